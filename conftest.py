@@ -1,0 +1,3 @@
+"""Loads the testbed fixtures (real BIND, Knot, Unbound, ...) for every test directory."""
+
+pytest_plugins = ["tests.testbed.plugin"]

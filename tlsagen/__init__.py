@@ -1,0 +1,3 @@
+"""tlsagen: generate, publish, roll over and verify DANE TLSA records."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,93 @@
+"""The `tlsagen` command: global options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from typing import Annotated
+
+import click
+import typer
+
+from tlsagen import __version__
+from tlsagen.cli import generate, providers
+from tlsagen.errors import TlsagenError
+
+app = typer.Typer(
+    name="tlsagen",
+    help="Generate, publish, roll over and verify DANE TLSA records.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+)
+app.command("generate")(generate.generate)
+app.command("providers")(providers.providers)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"tlsagen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    debug: Annotated[bool, typer.Option(help="Show tracebacks and debug logging.")] = False,
+    version: Annotated[
+        bool, typer.Option(callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Generate, publish, roll over and verify DANE TLSA records."""
+
+
+class _StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = {logging.WARNING: "warning: ", logging.ERROR: "error: "}.get(record.levelno, "")
+        return prefix + record.getMessage()
+
+
+def _configure_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_StderrFormatter())
+    log = logging.getLogger("tlsagen")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (documented in docs/exit-codes.md)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    _configure_logging(debug)
+    try:
+        app(args=args, prog_name="tlsagen", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except TlsagenError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        print(
+            f"error: internal error ({type(exc).__name__}: {exc}); "
+            "run again with --debug for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""`tlsagen providers`: the installed providers and their versions."""
+
+from __future__ import annotations
+
+from tlsagen import provider
+
+
+def providers() -> None:
+    """List the installed providers (entry points in the group tlsagen.providers)."""
+    found = provider.installed()
+    if not found:
+        print("no providers installed; pip install tlsagen[all]")
+    for kind, dist in found.items():
+        print(f"{kind}\t{dist}")

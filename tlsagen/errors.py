@@ -1,0 +1,64 @@
+"""The error tree. Each class carries the process exit code documented in docs/exit-codes.md."""
+
+from __future__ import annotations
+
+
+class TlsagenError(Exception):
+    """Base of every error tlsagen reports to the user as a one-line message."""
+
+    exit_code = 1
+
+
+class UsageError(TlsagenError):
+    """The command line is wrong: a bad option value, a bad host name."""
+
+    exit_code = 2
+
+
+class InputError(TlsagenError):
+    """A certificate, key, configuration or state file cannot be used."""
+
+    exit_code = 3
+
+
+class ProviderError(TlsagenError):
+    """DNS or the provider API failed; nothing was applied."""
+
+    exit_code = 4
+
+
+class ConflictError(TlsagenError):
+    """DNS changed since it was read; nothing was applied and a re-run is safe."""
+
+    exit_code = 5
+
+
+class UnsafeError(TlsagenError):
+    """A safety gate refused the step."""
+
+    exit_code = 6
+
+
+class MismatchError(TlsagenError):
+    """A live key is not covered by any published record."""
+
+    exit_code = 7
+
+
+class ChangesPending(TlsagenError):
+    """`plan --exit-code`: the plan is not empty."""
+
+    exit_code = 8
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "internal error (traceback only with --debug)",
+    2: "usage error: bad option or name",
+    3: "bad input: certificate, key, configuration or state file",
+    4: "provider or DNS failure, nothing applied",
+    5: "conflict: DNS changed since it was read, nothing applied, re-run is safe",
+    6: "unsafe: a safety gate refused the step",
+    7: "mismatch: a live key is not covered by any record",
+    8: "changes pending (plan --exit-code)",
+}

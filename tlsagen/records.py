@@ -1,0 +1,136 @@
+"""Owner names, TLSA RRsets, and the changes that turn what DNS holds into what is desired."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import dns.exception
+import dns.name
+
+from tlsagen.errors import UsageError
+from tlsagen.tlsa import TLSAData
+
+PROTOCOLS = ("tcp", "udp", "sctp")
+_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def host_name(host: str) -> str:
+    """An absolute, lowercase A-label host name (`mx1.example.com.`); UsageError with the reason."""
+    text = host.strip()
+    if not text or text == ".":
+        raise UsageError("host name is empty")
+    try:
+        name = dns.name.from_unicode(
+            text.rstrip(".") + ".", idna_codec=dns.name.IDNA_2008_Practical
+        )
+    except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+        raise UsageError(f"host name '{host}' is not valid: {exc}") from None
+    for label in name.labels[:-1]:
+        ascii_label = label.decode("ascii", "replace").lower()
+        if not _LDH_LABEL.match(ascii_label):
+            raise UsageError(
+                f"host name '{host}': label '{ascii_label}' may hold only letters, digits and "
+                "inner hyphens"
+            )
+    if len(name.labels) < 2:
+        raise UsageError(f"host name '{host}' is not valid: it has no labels")
+    return name.to_text().lower()
+
+
+@dataclass(frozen=True, order=True)
+class Owner:
+    """A TLSA owner name, absolute and lowercase: `_25._tcp.mx1.example.com.`."""
+
+    name: str
+
+    @classmethod
+    def for_service(cls, host: str, port: int, proto: str = "tcp") -> Owner:
+        if not 0 < port < 65536:
+            raise UsageError(f"port {port} is out of range 1-65535")
+        if proto not in PROTOCOLS:
+            raise UsageError(f"protocol '{proto}' is not one of {', '.join(PROTOCOLS)}")
+        name = f"_{port}._{proto}.{host_name(host)}"
+        if len(dns.name.from_text(name).to_digestable()) > 255:
+            raise UsageError(f"owner name {name} is longer than 255 octets")
+        return cls(name)
+
+    @classmethod
+    def parse(cls, text: str) -> Owner:
+        """An owner from its text, validated as `_PORT._PROTO.HOST.`."""
+        match = re.fullmatch(r"_(\d{1,5})\._([a-zA-Z]+)\.(.+)", text.strip())
+        if not match:
+            raise UsageError(f"'{text}' is not a TLSA owner name (_PORT._PROTO.HOST.)")
+        return cls.for_service(match.group(3), int(match.group(1)), match.group(2).lower())
+
+    @property
+    def host(self) -> str:
+        return self.name.split(".", 2)[2]
+
+    @property
+    def port(self) -> int:
+        return int(self.name.split(".", 1)[0][1:])
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class RRset:
+    """The TLSA RRset at one owner: one TTL, a set of records."""
+
+    owner: Owner
+    ttl: int
+    records: frozenset[TLSAData]
+
+    def texts(self) -> list[str]:
+        return sorted(record.to_text() for record in self.records)
+
+
+@dataclass(frozen=True)
+class Change:
+    """Replace `before` (None: the owner has no TLSA RRset) with `after` (None: delete it)."""
+
+    owner: Owner
+    before: RRset | None
+    after: RRset | None
+
+    @property
+    def added(self) -> frozenset[TLSAData]:
+        old = self.before.records if self.before else frozenset()
+        return (self.after.records if self.after else frozenset()) - old
+
+    @property
+    def removed(self) -> frozenset[TLSAData]:
+        new = self.after.records if self.after else frozenset()
+        return (self.before.records if self.before else frozenset()) - new
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Changes to the owners of one zone, applied whole or not at all."""
+
+    zone: str
+    changes: tuple[Change, ...]
+
+
+def _same(before: RRset | None, after: RRset | None) -> bool:
+    if before is None or after is None:
+        return before is after
+    return before.ttl == after.ttl and before.records == after.records
+
+
+def diff(
+    desired: Mapping[Owner, RRset | None], current: Mapping[Owner, RRset]
+) -> tuple[Change, ...]:
+    """The changes, ordered by owner, that make `current` hold `desired` for each desired owner."""
+    return tuple(
+        Change(owner, current.get(owner), want)
+        for owner, want in sorted(desired.items())
+        if not _same(current.get(owner), want)
+    )
+
+
+def rrset(owner: Owner, ttl: int, records: Iterable[TLSAData]) -> RRset:
+    return RRset(owner, ttl, frozenset(records))

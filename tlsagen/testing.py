@@ -1,0 +1,171 @@
+"""A provider held in memory, and the contract suite every provider must pass.
+
+A provider's tests subclass `ProviderContract` and define a `harness` pytest fixture returning a
+`Harness` for a real server (or for `MemoryProvider`). This module imports no test framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tlsagen.errors import ConflictError
+from tlsagen.provider import Endpoint, Provider
+from tlsagen.records import Change, ChangeSet, Owner, RRset, rrset
+from tlsagen.tlsa import TLSAData
+
+
+class MemoryProvider:
+    """Holds RRsets in a dict; compare-and-swap like a real provider. For tests and examples."""
+
+    def __init__(self, zone: str = "example.test.") -> None:
+        self.zone = zone
+        self.data: dict[Owner, RRset] = {}
+        self.applied: list[ChangeSet] = []
+
+    def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
+        return {owner: self.zone for owner in owners}
+
+    def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
+        return {owner: self.data[owner] for owner in owners if owner in self.data}
+
+    def apply(self, changes: ChangeSet) -> None:
+        stale = [c for c in changes.changes if self.data.get(c.owner) != c.before]
+        if stale:
+            if all(self.data.get(c.owner) == c.after for c in changes.changes):
+                return  # a retried change that was already applied
+            raise ConflictError(f"{stale[0].owner} changed since it was read")
+        for change in changes.changes:
+            if change.after is None:
+                self.data.pop(change.owner, None)
+            else:
+                self.data[change.owner] = change.after
+        self.applied.append(changes)
+
+    def servers(self, zone: str) -> Sequence[Endpoint]:
+        return ()
+
+
+def record(seed: str, params: str = "3 1 1") -> TLSAData:
+    """A well-formed TLSA record whose data is derived from `seed`."""
+    usage, selector, mtype = (int(x) for x in params.split())
+    data = hashlib.sha512(seed.encode()).digest()[: 64 if mtype == 2 else 32]
+    return TLSAData(usage, selector, mtype, data)
+
+
+@dataclass
+class Harness:
+    """What the contract suite needs from a provider's test setup."""
+
+    provider: Provider
+    zone: str
+    # Write an RRset (None: delete it) behind the provider's back, as a concurrent writer would.
+    external_write: Callable[[Owner, RRset | None], None]
+    _labels: itertools.count[int] = field(default_factory=itertools.count)
+    prefix: str = "contract"
+
+    def owner(self, port: int = 25) -> Owner:
+        """A fresh owner in the zone that no other test uses."""
+        host = f"{self.prefix}{next(self._labels)}.{self.zone}"
+        return Owner.for_service(host, port)
+
+    def read(self, *owners: Owner) -> Mapping[Owner, RRset]:
+        return self.provider.read(self.zone, owners)
+
+    def apply(self, *changes: Change) -> None:
+        self.provider.apply(ChangeSet(self.zone, changes))
+
+
+class ProviderContract:
+    """Behaviour every provider must show. Subclass it and provide a `harness` fixture."""
+
+    def test_zone_of_owner(self, harness: Harness) -> None:
+        owner = harness.owner()
+        assert harness.provider.zones([owner]) == {owner: harness.zone}
+
+    def test_empty_read(self, harness: Harness) -> None:
+        assert harness.read(harness.owner()) == {}
+
+    def test_create(self, harness: Harness) -> None:
+        owner = harness.owner()
+        new = rrset(owner, 300, [record("a")])
+        harness.apply(Change(owner, None, new))
+        assert harness.read(owner) == {owner: new}
+
+    def test_replace(self, harness: Harness) -> None:
+        owner = harness.owner()
+        old = rrset(owner, 300, [record("a"), record("b")])
+        new = rrset(owner, 300, [record("b"), record("c")])
+        harness.apply(Change(owner, None, old))
+        harness.apply(Change(owner, old, new))
+        assert harness.read(owner) == {owner: new}
+
+    def test_delete(self, harness: Harness) -> None:
+        owner = harness.owner()
+        old = rrset(owner, 300, [record("a")])
+        harness.apply(Change(owner, None, old))
+        harness.apply(Change(owner, old, None))
+        assert harness.read(owner) == {}
+
+    def test_stale_before_conflicts_and_changes_nothing(self, harness: Harness) -> None:
+        owner, other = harness.owner(), harness.owner()
+        read_value = rrset(owner, 300, [record("a")])
+        harness.apply(Change(owner, None, read_value))
+        concurrent = rrset(owner, 300, [record("a"), record("intruder")])
+        harness.external_write(owner, concurrent)
+        try:
+            harness.apply(
+                Change(other, None, rrset(other, 300, [record("o")])),
+                Change(owner, read_value, rrset(owner, 300, [record("b")])),
+            )
+        except ConflictError:
+            pass
+        else:
+            raise AssertionError("a stale `before` must raise ConflictError")
+        assert harness.read(owner, other) == {owner: concurrent}
+
+    def test_create_over_existing_conflicts(self, harness: Harness) -> None:
+        owner = harness.owner()
+        existing = rrset(owner, 300, [record("x")])
+        harness.external_write(owner, existing)
+        try:
+            harness.apply(Change(owner, None, rrset(owner, 300, [record("a")])))
+        except ConflictError:
+            pass
+        else:
+            raise AssertionError("creating over an existing RRset must raise ConflictError")
+        assert harness.read(owner) == {owner: existing}
+
+    def test_several_owners_in_one_change_set(self, harness: Harness) -> None:
+        owners = [harness.owner(port) for port in (25, 465, 443)]
+        sets = {o: rrset(o, 600, [record(o.name), record(o.name + "next")]) for o in owners}
+        harness.apply(*(Change(o, None, s) for o, s in sets.items()))
+        assert harness.read(*owners) == sets
+
+    def test_ttl_round_trip(self, harness: Harness) -> None:
+        owner = harness.owner()
+        first = rrset(owner, 3600, [record("a")])
+        harness.apply(Change(owner, None, first))
+        second = rrset(owner, 120, [record("a")])
+        harness.apply(Change(owner, first, second))
+        assert harness.read(owner)[owner].ttl == 120
+
+    def test_all_parameter_kinds_round_trip(self, harness: Harness) -> None:
+        owner = harness.owner()
+        records = [record("a", "3 1 1"), record("b", "3 1 2"), record("c", "2 0 1")]
+        records.append(TLSAData(3, 1, 0, bytes(range(91))))
+        new = rrset(owner, 300, records)
+        harness.apply(Change(owner, None, new))
+        assert harness.read(owner) == {owner: new}
+
+    def test_idempotent_reapply_of_a_done_change(self, harness: Harness) -> None:
+        owner = harness.owner()
+        old = rrset(owner, 300, [record("a")])
+        new = rrset(owner, 300, [record("b")])
+        harness.apply(Change(owner, None, old))
+        harness.apply(Change(owner, old, new))
+        # The same change sent again (a retried run): DNS already holds `after`, so it succeeds.
+        harness.apply(Change(owner, old, new))
+        assert harness.read(owner) == {owner: new}
