@@ -11,7 +11,7 @@ import click
 import typer
 
 from tlsagen import __version__
-from tlsagen.cli import generate, providers
+from tlsagen.cli import generate, plan, providers, publish
 from tlsagen.errors import TlsagenError
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app = typer.Typer(
     add_completion=True,
 )
 app.command("generate")(generate.generate)
+app.command("plan")(plan.plan)
+app.command("publish")(publish.publish)
 app.command("providers")(providers.providers)
 
 

@@ -1,0 +1,35 @@
+"""`tlsagen plan`: what publish would change. Read-only."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from tlsagen.cli.common import ConfigOption, JsonOption
+from tlsagen.errors import ChangesPending
+
+log = logging.getLogger("tlsagen")
+
+
+def plan(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 8 when changes are pending (drift check).")
+    ] = False,
+) -> None:
+    """Show each owner's desired and published TLSA records and the changes pending."""
+    from tlsagen import engine
+    from tlsagen.cli import output
+    from tlsagen.cli.common import open_config
+
+    loaded, providers = open_config(config)
+    result = engine.make_plan(loaded, providers, datetime.now(UTC))
+    for warning in result.warnings:
+        log.warning(warning)
+    output.show_plan(result, as_json)
+    if exit_code and result.pending:
+        raise ChangesPending(f"{len(result.pending)} owner(s) have changes pending")
