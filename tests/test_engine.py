@@ -1,0 +1,125 @@
+"""The engine's planning and gates, on the in-memory provider (pure logic, no servers)."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tlsagen import config, engine, material
+from tlsagen.errors import ConflictError, UnsafeError
+from tlsagen.records import Owner, rrset
+from tlsagen.testing import MemoryProvider, record
+from tlsagen.tlsa import Params, TLSAData, compute
+
+EXAMPLE = Path(__file__).parents[1] / "docs/examples/mx.example.com"
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+MX1 = Owner("_25._tcp.mx1.example.test.")
+
+
+@pytest.fixture(scope="module")
+def next_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "next.key"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def load(tmp_path: Path, params: str = '"3 1 1"', next_key: Path | None = None) -> config.Config:
+    extra = f'next-key = "{next_key}"\n' if next_key else ""
+    text = (
+        f"[defaults]\nttl = 300\nparams = [{params}]\n"
+        "[providers.mem]\ntype = 'memory'\n"
+        "[[services]]\nname = 'mail'\nhosts = ['mx1.example.test', 'mx2.example.test']\n"
+        f"cert = '{EXAMPLE / 'fullchain.pem'}'\n{extra}"
+    )
+    (tmp_path / "tlsagen.toml").write_text(text)
+    return config.load(tmp_path / "tlsagen.toml")
+
+
+def current_record(params: str = "3 1 1") -> TLSAData:
+    return compute(material.read_source(str(EXAMPLE / "fullchain.pem")), Params.parse(params))
+
+
+def test_first_plan_creates_current_and_next(tmp_path: Path, next_key: Path) -> None:
+    provider = MemoryProvider()
+    plan = engine.make_plan(load(tmp_path, next_key=next_key), {"mem": provider}, NOW)
+    assert [o.owner.name for o in plan.pending] == [
+        "_25._tcp.mx1.example.test.",
+        "_25._tcp.mx2.example.test.",
+    ]
+    first = plan.pending[0]
+    assert current_record() in first.desired.records
+    assert len(first.desired.records) == 2
+    assert sorted(first.roles.values())[0].startswith("current: ")
+    assert any(role.startswith("next: ") for role in first.roles.values())
+
+
+def test_publish_then_nothing_to_do(tmp_path: Path) -> None:
+    provider = MemoryProvider()
+    loaded = load(tmp_path)
+    plan = engine.make_plan(loaded, {"mem": provider}, NOW)
+    assert engine.apply(plan, {"mem": provider}) == [("mem", "example.test.")]
+    assert len(provider.applied) == 1 and len(provider.applied[0].changes) == 2
+    again = engine.make_plan(loaded, {"mem": provider}, NOW)
+    assert again.pending == ()
+    assert engine.apply(again, {"mem": provider}) == []
+    assert len(provider.applied) == 1  # the second run sent nothing
+
+
+def test_removing_a_record_of_the_live_key_is_refused(tmp_path: Path) -> None:
+    provider = MemoryProvider()
+    live = current_record("3 1 1")
+    stale = record("old key")
+    provider.data[MX1] = rrset(MX1, 300, [live, stale])
+    # The operator switches params to 3 1 2 only: 3 1 1 of the live key would be removed.
+    plan = engine.make_plan(load(tmp_path, '"3 1 2"'), {"mem": provider}, NOW)
+    (item,) = [o for o in plan.pending if o.owner == MX1]
+    assert item.unsafe is not None and "configured as current" in item.unsafe
+    with pytest.raises(UnsafeError) as caught:
+        engine.apply(plan, {"mem": provider})
+    assert caught.value.exit_code == 6
+    assert provider.applied == []  # nothing at all was applied, not even the safe owner
+
+
+def test_removing_a_stale_record_is_allowed(tmp_path: Path) -> None:
+    provider = MemoryProvider()
+    provider.data[MX1] = rrset(MX1, 300, [current_record(), record("retired key")])
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    assert all(o.unsafe is None for o in plan.owners)
+    engine.apply(plan, {"mem": provider})
+    assert provider.data[MX1].records == {current_record()}
+
+
+def test_concurrent_change_between_plan_and_apply(tmp_path: Path) -> None:
+    provider = MemoryProvider()
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    provider.data[MX1] = rrset(MX1, 300, [record("someone else")])
+    with pytest.raises(ConflictError):
+        engine.apply(plan, {"mem": provider})
+    assert provider.data[MX1].records == {record("someone else")}
+
+
+def test_ttl_change_is_a_change(tmp_path: Path) -> None:
+    provider = MemoryProvider()
+    provider.data[MX1] = rrset(MX1, 3600, [current_record()])
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    (item,) = [o for o in plan.pending if o.owner == MX1]
+    change = item.change
+    assert change is not None and change.added == frozenset() and change.removed == frozenset()
+
+
+def test_wait_without_servers_reports_nothing(tmp_path: Path) -> None:
+    provider = MemoryProvider()
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    assert engine.wait_for_servers(plan, {"mem": provider}, timeout=1) == []
+
+
+def test_lints_reach_the_plan(tmp_path: Path) -> None:
+    plan = engine.make_plan(load(tmp_path, '"1 1 1"'), {"mem": MemoryProvider()}, NOW)
+    assert any("unusable for SMTP" in w for w in plan.warnings)
