@@ -7,7 +7,6 @@ import sys
 import traceback
 from typing import Annotated
 
-import click
 import typer
 
 from tlsagen import __version__
@@ -35,9 +34,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global(
-    debug: Annotated[bool, typer.Option(help="Show tracebacks and debug logging.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logging.")
+    ] = False,
     version: Annotated[
-        bool, typer.Option(callback=_version, is_eager=True, help="Show the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Generate, publish, roll over and verify DANE TLSA records."""
@@ -64,13 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     _configure_logging(debug)
     try:
-        app(args=args, prog_name="tlsagen", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+        app(args=args, prog_name="tlsagen")  # usage errors: typer prints them and exits 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except TlsagenError as exc:

@@ -57,7 +57,9 @@ def generate(
         Path | None,
         typer.Option(help=f"File holding the key password (or set {PASSWORD_ENV})."),
     ] = None,
-    strict: Annotated[bool, typer.Option(help="Treat warnings as errors (exit 6).")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Treat warnings as errors (exit 6).")
+    ] = False,
 ) -> None:
     """Print TLSA records for certificates or keys (offline)."""
     if fmt not in formats.FORMATS:

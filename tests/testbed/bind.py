@@ -1,0 +1,125 @@
+"""BIND 9: TSIG key files, the signed primary, its secondary, and the statically signed root."""
+
+import base64
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from .model import TsigKey
+from .proc import Proc, run
+
+
+def make_tsig_key(name: str, directory: Path) -> TsigKey:
+    """A fresh hmac-sha256 key, also written as a BIND key file (mode 0600)."""
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    key = TsigKey(name, "hmac-sha256", secret, directory / f"{name.rstrip('.')}.key")
+    fd = os.open(key.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f'key "{name}" {{\n\talgorithm {key.algorithm};\n\tsecret "{secret}";\n}};\n')
+    return key
+
+
+def _start_named(name: str, directory: Path, port: int, keys: Sequence[TsigKey], body: str) -> Proc:
+    directory.mkdir(parents=True, exist_ok=True)
+    includes = "".join(f'include "{key.key_file}";\n' for key in keys)
+    conf = directory / "named.conf"
+    conf.write_text(
+        f"""options {{
+    directory "{directory}";
+    pid-file "{directory}/named.pid";
+    session-keyfile "{directory}/session.key";
+    managed-keys-directory "{directory}";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    notify-delay 0;
+}};
+controls {{ }};
+{includes}{body}"""
+    )
+    return Proc(name, ["named", "-g", "-n", "1", "-c", str(conf)], directory / "named.log", port)
+
+
+def start_primary(
+    directory: Path,
+    port: int,
+    zone: str,
+    zone_text: str,
+    key: TsigKey,
+    txt_only_key: TsigKey,
+    secondary_port: int,
+) -> Proc:
+    """named serving zone with dnssec-policy + inline signing, updatable with TSIG, notifying."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{zone}db").write_text(zone_text)
+    body = f"""dnssec-policy "lab" {{
+    keys {{ csk lifetime unlimited algorithm ecdsap256sha256; }};
+    dnskey-ttl 60;
+    signatures-refresh 6h;
+    signatures-validity 1d;
+    signatures-validity-dnskey 1d;
+}};
+zone "{zone}" {{
+    type primary;
+    file "{zone}db";
+    dnssec-policy "lab";
+    inline-signing yes;
+    update-policy {{
+        grant {key.name} zonesub TLSA;
+        grant {txt_only_key.name} zonesub TXT;
+    }};
+    allow-transfer {{ key {key.name}; }};
+    notify explicit;
+    also-notify {{ 127.0.0.1 port {secondary_port} key {key.name}; }};
+}};
+"""
+    return _start_named("bind-primary", directory, port, [key, txt_only_key], body)
+
+
+def start_secondary(directory: Path, port: int, zone: str, key: TsigKey, primary_port: int) -> Proc:
+    """named transferring zone from the primary (NOTIFY + IXFR, TSIG-signed)."""
+    body = f"""zone "{zone}" {{
+    type secondary;
+    file "{zone}bk";
+    primaries {{ 127.0.0.1 port {primary_port} key {key.name}; }};
+    allow-notify {{ 127.0.0.1; }};
+    notify no;
+    min-refresh-time 1;
+    min-retry-time 1;
+}};
+"""
+    return _start_named("bind-secondary", directory, port, [key], body)
+
+
+def new_ksk(keydir: Path, zone: str) -> str:
+    """Generate an ECDSA P-256 key with the SEP flag in keydir; return its DS record."""
+    keydir.mkdir(parents=True, exist_ok=True)
+    keygen = ["dnssec-keygen", "-q", "-K", str(keydir), "-a", "ECDSAP256SHA256", "-f", "KSK"]
+    basename = run([*keygen, zone], keydir).strip()
+    return run(["dnssec-dsfromkey", "-2", f"{basename}.key"], keydir).strip()
+
+
+def sign_static_zone(directory: Path, zone: str, zone_text: str) -> tuple[Path, str]:
+    """Sign zone_text with a fresh key used as CSK (dnssec-signzone -z).
+
+    Returns the signed zone file and the key's DS record.
+    """
+    stem = zone.rstrip(".") or "root"
+    keydir = directory / f"keys-{stem}"
+    unsigned = directory / f"{stem}.db"
+    signed = directory / f"{stem}.db.signed"
+    unsigned.write_text(zone_text)
+    ds = new_ksk(keydir, zone)
+    signzone = ["dnssec-signzone", "-S", "-z", "-K", str(keydir), "-o", zone, "-f", str(signed)]
+    run([*signzone, str(unsigned)], directory)
+    return signed, ds
+
+
+def start_root(directory: Path, port: int, zone_files: dict[str, Path]) -> Proc:
+    """named serving the already signed root and the other static zones (zone name -> file)."""
+    body = "".join(
+        f'zone "{zone}" {{ type primary; file "{path}"; }};\n' for zone, path in zone_files.items()
+    )
+    return _start_named("root", directory, port, [], body)
