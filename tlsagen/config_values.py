@@ -41,6 +41,13 @@ def get_str(
     return value
 
 
+def get_bool(table: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise InputError(f"{where} {key}: expected true or false, got {value!r}")
+    return value
+
+
 def get_int(
     table: Mapping[str, Any], key: str, where: str, default: int | None = None, minimum: int = 0
 ) -> int | None:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tlsagen import __version__
-from tlsagen.cli import generate, plan, providers, publish
+from tlsagen.cli import check, generate, plan, providers, publish
 from tlsagen.errors import TlsagenError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("generate")(generate.generate)
 app.command("plan")(plan.plan)
 app.command("publish")(publish.publish)
 app.command("providers")(providers.providers)
+app.command("check")(check.check)
 
 
 def _version(value: bool) -> None:
@@ -59,7 +60,6 @@ def _configure_logging(debug: bool) -> None:
     log = logging.getLogger("tlsagen")
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if debug else logging.INFO)
-    log.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

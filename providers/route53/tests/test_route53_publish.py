@@ -1,0 +1,115 @@
+"""Reads and change batches on moto_server: how many calls, which names, the request limits."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from tlsagen.errors import ProviderError
+from tlsagen.records import Change, ChangeSet, Owner, rrset
+from tlsagen.testing import record
+from tlsagen.tlsa import TLSAData
+from tlsagen_route53.batches import MAX_CHARS, MAX_RECORDS
+from tlsagen_route53.provider import dns_name
+
+
+def upsert(admin: Any, zone_id: str, name: str, *values: str) -> None:
+    records = [{"Value": value} for value in values]
+    rrset = {"Name": name, "Type": "TLSA", "TTL": 300, "ResourceRecords": records}
+    change = {"Action": "UPSERT", "ResourceRecordSet": rrset}
+    admin.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [change]})
+
+
+def test_names_from_route53() -> None:
+    assert dns_name("\\052.Example.COM") == "*.example.com."
+    assert dns_name("_25._tcp.mx.example.com.") == "_25._tcp.mx.example.com."
+
+
+def test_one_owner_is_read_alone_several_by_one_listing(
+    route53: Any, admin: Any, create_zone: Any
+) -> None:
+    zone_id = create_zone("example.com")
+    owners = [Owner.for_service(f"mx{n}.example.com", 25) for n in range(3)]
+    for owner in owners:
+        upsert(admin, zone_id, owner.name, record(owner.name).to_text())
+    provider, calls = route53()
+    assert list(provider.read("example.com.", owners[:1])) == owners[:1]
+    assert calls.params("ListResourceRecordSets")[-1]["MaxItems"] == "1"
+    assert list(provider.read("example.com.", owners)) == owners
+    assert "MaxItems" not in calls.params("ListResourceRecordSets")[-1]
+    assert calls.count()["ListResourceRecordSets"] == 2
+
+
+def test_names_are_compared_without_case(route53: Any, admin: Any, create_zone: Any) -> None:
+    zone_id = create_zone("example.com")
+    upper, lower = (Owner.for_service(host, 25) for host in ("upper.example.com", "x.example.com"))
+    upsert(admin, zone_id, "_25._tcp.UPPER.example.com.", "3 1 1 " + "AB" * 32)
+    provider, _ = route53()
+    held = provider.read("example.com.", [upper, lower])
+    assert held == {upper: rrset(upper, 300, [TLSAData(3, 1, 1, bytes([0xAB] * 32))])}
+
+
+def test_unreadable_value_is_a_provider_error(route53: Any, admin: Any, create_zone: Any) -> None:
+    upsert(admin, create_zone("example.com"), "_25._tcp.mx.example.com.", "garbage")
+    provider, _ = route53()
+    with pytest.raises(ProviderError, match="holds a TLSA value tlsagen cannot read"):
+        provider.read("example.com.", [Owner.for_service("mx.example.com", 25)])
+
+
+def test_unsigned_zone_warns_once(
+    route53: Any, create_zone: Any, tlsagen_log: pytest.LogCaptureFixture
+) -> None:
+    create_zone("example.com")
+    provider, calls = route53()
+    owner = Owner.for_service("mx.example.com", 25)
+    provider.read("example.com.", [owner])
+    provider.read("example.com.", [owner])
+    assert tlsagen_log.text.count("TLSA in an unsigned zone does nothing") == 1
+    assert calls.count()["GetDNSSEC"] == 1
+
+
+def test_a_pure_delete_sends_only_a_delete(route53: Any, create_zone: Any) -> None:
+    create_zone("example.com")
+    provider, calls = route53()
+    owner = Owner.for_service("mx.example.com", 25)
+    held = rrset(owner, 600, [record("a"), record("b")])
+    provider.apply(ChangeSet("example.com.", (Change(owner, None, held),)))
+    provider.apply(ChangeSet("example.com.", (Change(owner, held, None),)))
+    (delete,) = calls.params("ChangeResourceRecordSets")[-1]["ChangeBatch"]["Changes"]
+    assert delete["Action"] == "DELETE"
+    assert delete["ResourceRecordSet"]["TTL"] == 600
+    assert (
+        sorted(r["Value"] for r in delete["ResourceRecordSet"]["ResourceRecords"]) == held.texts()
+    )
+
+
+def test_many_owners_take_the_fewest_batches_and_no_per_owner_calls(
+    route53: Any, create_zone: Any
+) -> None:
+    create_zone("example.com")
+    provider, calls = route53()
+    owners = [Owner.for_service(f"mx{n}.example.com", 25) for n in range(1000)]
+    created = {o: rrset(o, 300, [record(o.name), record(o.name + "next")]) for o in owners}
+    changes = tuple(Change(o, None, created[o]) for o in owners)
+
+    provider.apply(ChangeSet("example.com.", changes))
+
+    batches = [p["ChangeBatch"]["Changes"] for p in calls.params("ChangeResourceRecordSets")]
+    values = [
+        [r["Value"] for change in batch for r in change["ResourceRecordSet"]["ResourceRecords"]]
+        for batch in batches
+    ]
+    chars = sum(len(value) for batch in values for value in batch)
+    fewest = max(math.ceil(2000 / MAX_RECORDS), math.ceil(chars / MAX_CHARS))
+    assert len(batches) == fewest == 5
+    assert all(len(batch) <= MAX_RECORDS and sum(map(len, batch)) <= MAX_CHARS for batch in values)
+    assert calls.count() == {
+        "ListHostedZonesByName": 1,
+        "ListResourceRecordSets": 1,  # the check before applying: one listing of the zone
+        "ChangeResourceRecordSets": 5,
+    }
+
+    assert provider.read("example.com.", owners) == created
+    assert calls.count()["ListResourceRecordSets"] == 1 + math.ceil(1002 / 300)
