@@ -27,9 +27,10 @@ def endpoint(server: Server) -> Endpoint:
     return Endpoint(server.host, server.port)
 
 
-def make_key(path: Path, algorithm: str = "ed25519") -> Path:
+def make_key(path: Path, *algorithm: str) -> Path:
+    """A private key made by openssl: Ed25519 unless `algorithm` gives genpkey options."""
     subprocess.run(
-        ["openssl", "genpkey", "-algorithm", algorithm, "-out", str(path)],
+        ["openssl", "genpkey", *(algorithm or ["-algorithm", "ed25519"]), "-out", str(path)],
         check=True,
         capture_output=True,
     )
@@ -125,7 +126,10 @@ def test_next_key_then_replacement(
     assert site.run(capsys, "publish")[0] == 0
     assert site.served(site.zone.primary) == {hash_of(EXAMPLE), hash_of(site.next_key)}
     # The next key goes live: it becomes `cert`/current; the old key's record is removed.
-    site.cert, site.next_key = site.next_key, make_key(tmp_path / "next2.key", "ec")
+    site.cert, site.next_key = (
+        site.next_key,
+        make_key(tmp_path / "next2.key", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+    )
     code, out, err = site.run(capsys, "publish")
     assert code == 0, err
     assert site.served(site.zone.servers[-1]) == {hash_of(site.cert), hash_of(site.next_key)}

@@ -1,0 +1,78 @@
+"""A written zone file loads in a real BIND, which serves the TLSA records tlsagen wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import dns.rrset
+
+from tests.testbed.ports import free_port
+from tests.testbed.proc import Proc
+from tlsagen.records import Change, ChangeSet, Owner, rrset
+from tlsagen.testing import record
+from tlsagen_zonefile.provider import ZonefileProvider
+
+ZONE = "example.test."
+
+
+def _named_conf(directory: Path, port: int, zone_file: Path) -> Path:
+    conf = directory / "named.conf"
+    conf.write_text(
+        f"""options {{
+    directory "{directory}";
+    pid-file "{directory}/named.pid";
+    session-keyfile "{directory}/session.key";
+    managed-keys-directory "{directory}";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+}};
+controls {{ }};
+zone "{ZONE}" {{ type primary; file "{zone_file}"; }};
+"""
+    )
+    return conf
+
+
+def _query(port: int, name: str, rdtype: str) -> dns.rrset.RRset | None:
+    query = dns.message.make_query(name, rdtype)
+    answer = dns.query.udp(query, "127.0.0.1", port=port, timeout=1)
+    return answer.answer[0] if answer.answer else None
+
+
+def test_bind_serves_the_edited_zone(
+    tmp_path: Path,
+    zone_file: Path,
+    make_provider: Callable[..., ZonefileProvider],
+    named_checkzone: str,
+) -> None:
+    mail, web = Owner("_25._tcp.mail.example.test."), Owner("_443._tcp.www.example.test.")
+    provider = make_provider(
+        zone_file, serial="date", check_command=[named_checkzone, "{zone}", "{file}"]
+    )
+    first = rrset(mail, 300, [record("current")])
+    provider.apply(ChangeSet(ZONE, (Change(mail, None, first),)))
+    wanted = {
+        mail: rrset(mail, 300, [record("current"), record("next")]),
+        web: rrset(web, 3600, [record("web", "3 1 2"), record("ca", "2 0 1")]),
+    }
+    provider.apply(
+        ChangeSet(ZONE, (Change(mail, first, wanted[mail]), Change(web, None, wanted[web])))
+    )
+
+    port = free_port()
+    conf = _named_conf(tmp_path, port, zone_file)
+    with Proc(
+        "named", ["named", "-g", "-n", "1", "-c", str(conf)], tmp_path / "named.log", port
+    ) as named:
+        soa = named.wait_until(lambda: _query(port, ZONE, "SOA"), "serve the zone")
+        assert soa[0].serial == 2025112801  # dated today, then bumped once more
+        for owner, want in wanted.items():
+            served = _query(port, owner.name, "TLSA")
+            assert served is not None and served.rdtype == dns.rdatatype.TLSA
+            assert served.ttl == want.ttl
+            assert {rdata.to_text() for rdata in served} == set(want.texts())

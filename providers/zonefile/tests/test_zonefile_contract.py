@@ -1,0 +1,29 @@
+"""The shared provider contract, run against a zone file on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tlsagen.records import Change, ChangeSet, Owner, RRset
+from tlsagen.testing import Harness, ProviderContract
+from tlsagen_zonefile.provider import ZonefileProvider
+
+
+@pytest.fixture
+def harness(zone_file: Path, make_provider: Callable[..., ZonefileProvider]) -> Harness:
+    zone = "example.test."
+    # A concurrent writer: another tlsagen run editing the same file.
+    other = make_provider(zone_file, serial="keep")
+
+    def external_write(owner: Owner, value: RRset | None) -> None:
+        held = other.read(zone, [owner]).get(owner)
+        other.apply(ChangeSet(zone, (Change(owner, held, value),)))
+
+    return Harness(make_provider(zone_file), zone, external_write)
+
+
+class TestZonefileContract(ProviderContract):
+    pass
