@@ -27,10 +27,17 @@ def to_rrset(owner: Owner, answer: dns.rrset.RRset) -> RRset:
 
 
 def ask(
-    server: Endpoint, name: str, rdtype: dns.rdatatype.RdataType, timeout: float
+    server: Endpoint,
+    name: str,
+    rdtype: dns.rdatatype.RdataType,
+    timeout: float,
+    dnssec: bool = False,
 ) -> dns.message.Message:
-    """One non-recursive query over UDP (TCP when truncated); ProviderError when it fails."""
-    query = dns.message.make_query(name, rdtype)
+    """One non-recursive query over UDP (TCP when truncated); ProviderError when it fails.
+
+    With `dnssec`, the DO bit asks for the RRSIGs too.
+    """
+    query = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
     query.flags &= ~dns.flags.RD
     try:
         response, _ = dns.query.udp_with_fallback(query, server.host, timeout, server.port)

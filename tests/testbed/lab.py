@@ -20,6 +20,8 @@ BIND_ZONE = "example.test."
 KNOT_ZONE = "knot.test."
 BOGUS_ZONE = "bogus.test."
 UNSIGNED_ZONE = "unsigned.test."
+# A TLSA RRset at every port of mx1 in the unsigned zone: published, but not DANE (insecure).
+UNSIGNED_TLSA = "*._tcp.mx1 TLSA 3 1 1 " + "ab" * 32 + "\n"
 
 
 def child_zone_text(zone: str) -> str:
@@ -69,8 +71,11 @@ def validated_root(resolver: Server) -> dns.message.Message | None:
 
 
 @contextmanager
-def start_lab(workdir: Path) -> Iterator[DnsLab]:
-    """Start every server under workdir; stop them all when the context is left."""
+def start_lab(workdir: Path, extra_records: str = "") -> Iterator[DnsLab]:
+    """Start every server under workdir; stop them all when the context is left.
+
+    extra_records: zone-file lines added to example.test. (e.g. many hosts, for a benchmark).
+    """
     tsig_dir = workdir / "tsig"
     root_dir = workdir / "root"
     tsig_dir.mkdir(parents=True)
@@ -86,7 +91,7 @@ def start_lab(workdir: Path) -> Iterator[DnsLab]:
                 workdir / "bind-primary",
                 primary_port,
                 BIND_ZONE,
-                child_zone_text(BIND_ZONE),
+                child_zone_text(BIND_ZONE) + extra_records,
                 key,
                 txt_only_key,
                 secondary_port,
@@ -113,7 +118,7 @@ def start_lab(workdir: Path) -> Iterator[DnsLab]:
         bogus_file, _ = bind.sign_static_zone(root_dir, BOGUS_ZONE, child_zone_text(BOGUS_ZONE))
         wrong_ds = bind.new_ksk(root_dir / "keys-bogus-unpublished", BOGUS_ZONE)
         unsigned_file = root_dir / "unsigned.test.db"
-        unsigned_file.write_text(child_zone_text(UNSIGNED_ZONE))
+        unsigned_file.write_text(child_zone_text(UNSIGNED_ZONE) + UNSIGNED_TLSA)
         root_text = root_zone_text(
             {BIND_ZONE: bind_ds, KNOT_ZONE: knot_ds, BOGUS_ZONE: wrong_ds, UNSIGNED_ZONE: ""}
         )

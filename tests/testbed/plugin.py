@@ -1,12 +1,16 @@
 """pytest fixtures for the DNS lab; load with `pytest_plugins = ["tests.testbed.plugin"]`."""
 
 import itertools
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from .lab import start_lab
 from .model import DnsLab
+from .postfix import PostfixLab, start_postfix
 from .proc import INSTALL_HINT, missing_tools
 
 _host_numbers = itertools.count(1)
@@ -26,3 +30,16 @@ def dns_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsLab]:
 def fresh_host() -> str:
     """A host label (h1, h2, ...) that no other test of this session gets."""
     return f"h{next(_host_numbers)}"
+
+
+@pytest.fixture(scope="session")
+def postfix_lab() -> Iterator[PostfixLab]:
+    """A second Postfix instance on loopback (STARTTLS with RSA + ECDSA, no TLS, wrapper mode).
+
+    Not under pytest's temporary directory: that one is private to root, and the postfix user
+    must reach its data directory.
+    """
+    with tempfile.TemporaryDirectory(prefix="tlsagen-postfix-") as directory:
+        os.chmod(directory, 0o755)
+        with start_postfix(Path(directory)) as lab:
+            yield lab

@@ -6,9 +6,13 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tlsagen.engine import OwnerPlan, Plan, PublishResult, ServerReport
+
+if TYPE_CHECKING:
+    from tlsagen.check import HostReport, Live, Problem, Report
+    from tlsagen.lookup import Answer, ServerView
 
 SCHEMA = 1
 
@@ -177,3 +181,235 @@ def progress(label: str) -> Iterator[Callable[[int, int], None]]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def _answer_json(answer: Answer | None) -> dict[str, Any] | None:
+    if answer is None:
+        return None
+    return {
+        "name": answer.name,
+        "type": answer.rdtype,
+        "status": answer.status,
+        "values": answer.values(),
+        "nxdomain": answer.nxdomain,
+        "detail": answer.detail,
+    }
+
+
+def _server_json(view: ServerView) -> dict[str, Any]:
+    return {
+        "server": str(view.server),
+        "serial": view.zone.serial,
+        "ttl": view.rrset.ttl if view.rrset else None,
+        "records": view.rrset.texts() if view.rrset else [],
+        "signed": view.signed,
+        "invalid": view.invalid,
+        "rrsig_expires": view.expires.isoformat() if view.expires else None,
+        "ds_match": view.zone.ds_match,
+        "error": view.error,
+    }
+
+
+def _live_json(live: Live) -> dict[str, Any]:
+    result = live.result
+    return {
+        "key_type": live.key_type,
+        "requested": live.served.key_type,
+        "tls": live.served.version,
+        "cipher": live.served.cipher,
+        "chain_length": len(live.served.chain),
+        "leaf": live.leaf.to_text(),
+        "matched": result.matched.to_text() if result and result.matched else None,
+        "depth": result.depth if result else None,
+        "records": [
+            {"record": r.record.to_text(), "status": r.status, "reason": r.reason, "depth": r.depth}
+            for r in (result.results if result else ())
+        ],
+    }
+
+
+def _problems_json(problems: list[Problem]) -> list[dict[str, str]]:
+    return [{"kind": p.kind, "text": p.text} for p in problems]
+
+
+def _host_json(host: HostReport) -> dict[str, Any]:
+    return {
+        "host": host.host,
+        "owner": host.owner.name,
+        "protocol": host.protocol,
+        "dane": host.dane,
+        "tlsa": _answer_json(host.tlsa),
+        "records": sorted(r.to_text() for r in host.records),
+        "zone": host.zone,
+        "insecure_reason": host.insecure_reason or None,
+        "addresses": [_answer_json(a) for a in host.addresses or []],
+        "servers": [_server_json(v) for v in host.servers],
+        "probes": [
+            {
+                "address": c.address,
+                "error": str(c.error) if c.error else None,
+                "live": [_live_json(live) for live in c.live],
+            }
+            for c in host.probes
+        ],
+        "problems": _problems_json(host.problems),
+    }
+
+
+def check_json(report: Report, strict: bool = False) -> dict[str, Any]:
+    error = report.error(strict)
+    return {
+        "schema": SCHEMA,
+        "exit_code": error.exit_code if error else 0,
+        "targets": [
+            {
+                "target": t.target.name,
+                "label": t.target.label,
+                "port": t.target.port,
+                "mx": _answer_json(t.mx),
+                "hosts": [_host_json(h) for h in t.hosts],
+                "problems": _problems_json(t.problems),
+            }
+            for t in report.targets
+        ],
+    }
+
+
+def _server_text(view: ServerView) -> str:
+    if view.error:
+        return "no answer"
+    parts = [
+        f"{len(view.rrset.records)} record(s) ttl {view.rrset.ttl}" if view.rrset else "no TLSA"
+    ]
+    if view.zone.dnskey is not None:
+        parts.append("signed" if view.signed else "UNSIGNED")
+        parts.append(f"INVALID: {view.invalid}" if view.invalid else "valid")
+        if view.zone.ds_match is not None:
+            parts.append("DS ok" if view.zone.ds_match else "NO DS MATCH")
+    parts.append(f"serial {view.zone.serial}")
+    if view.expires:
+        parts.append(f"RRSIG until {view.expires:%Y-%m-%d %H:%M} UTC")
+    return ", ".join(parts)
+
+
+Row = tuple[int, str, str, str]  # (indent level, what, status, detail)
+
+
+def _live_rows(address: str, live: Live) -> list[Row]:
+    served, result = live.served, live.result
+    tls = f" {served.version} {served.cipher}" if served.version else ""
+    what = f"{address} {live.key_type}{tls}"
+    if result is None:
+        return [(1, what, "no records", f"live {live.leaf.to_text()}")]
+    if result.matched is not None:
+        return [(1, what, "match", f"{result.matched.to_text()} at depth {result.depth}")]
+    rows = [(1, what, "NO MATCH", f"live {live.leaf.to_text()}")]
+    for r in result.results:
+        rows.append((2, f"{r.record.params} {r.record.data.hex()[:16]}…", r.status, r.reason))
+    return rows
+
+
+def _host_rows(host: HostReport) -> list[Row]:
+    """The rows shared by the text and the table."""
+    tlsa = host.tlsa
+    detail = f"{len(host.records)} record(s)"
+    if host.zone:
+        detail += f", zone {host.zone}"
+    if tlsa and tlsa.detail:
+        detail += f", {tlsa.detail}"
+    rows: list[Row] = [(0, f"{host.owner} TLSA", tlsa.status if tlsa else "given", detail)]
+    rows += [(1, "record", "", text) for text in sorted(r.to_text() for r in host.records)]
+    for answer in host.addresses or []:
+        if answer.rrset or answer.status != "secure":
+            rows.append((1, answer.rdtype, answer.status, " ".join(answer.values())))
+    rows += [(1, f"server {v.server}", "", _server_text(v)) for v in host.servers]
+    for check in host.probes:
+        if check.error is not None:
+            rows.append((1, f"{check.address} {check.error.stage}", "FAILED", str(check.error)))
+        for live in check.live:
+            rows += _live_rows(check.address, live)
+    return rows
+
+
+def _verdict(report: Report, strict: bool) -> str:
+    problems = report.problems()
+    counts = {
+        kind: sum(p.kind == kind for p in problems)
+        for kind in dict.fromkeys(p.kind for p in problems)
+    }
+    error = report.error(strict)
+    listing = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no problems"
+    return f"result: {listing} (exit {error.exit_code if error else 0})"
+
+
+def check_text(report: Report, strict: bool = False) -> str:
+    lines = []
+    for target in report.targets:
+        mx = target.mx
+        if mx is not None:
+            hosts = ", ".join(h.host for h in target.hosts) or "none"
+            lines.append(f"{target.target.name} MX ({mx.status}): {hosts}")
+        for problem in target.problems:
+            lines.append(f"  {problem.kind}: {problem.text}")
+        for host in target.hosts:
+            for level, what, status, detail in _host_rows(host):
+                told = ", ".join(part for part in (status, detail) if part)
+                lines.append(f"{'  ' * level}{what}: {told}")
+            lines += [f"  {p.kind}: {p.text}" for p in host.problems]
+    lines.append(_verdict(report, strict))
+    return "\n".join(lines) + "\n"
+
+
+_STYLE = {
+    "bogus": "bold red",
+    "mismatch": "bold red",
+    "failure": "red",
+    "warning": "yellow",
+    "note": "dim",
+    "secure": "green",
+    "match": "green",
+    "insecure": "yellow",
+    "NO MATCH": "bold red",
+    "FAILED": "red",
+    "no match": "red",
+    "unusable": "yellow",
+    "ignored": "dim",
+}
+
+
+def _check_tables(report: Report, strict: bool) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    for target in report.targets:
+        title = target.target.label or target.target.name
+        if target.mx is not None:
+            title += f" (MX {target.mx.status})"
+        table = Table(title=title, title_justify="left")
+        for column in ("what", "status", "detail"):
+            table.add_column(column)
+        for host in target.hosts:
+            for level, what, status, detail in _host_rows(host):
+                style = _STYLE.get(status, "")
+                shown = f"[{style}]{escape(status)}[/]" if style else escape(status)
+                table.add_row(escape("  " * level + what), shown, escape(detail))
+            table.add_section()
+        console.print(table)
+        problems = target.problems + [p for h in target.hosts for p in h.problems]
+        for problem in problems:
+            console.print(f"[{_STYLE[problem.kind]}]{problem.kind}[/]: {escape(problem.text)}")
+    console.print(_verdict(report, strict))
+
+
+def show_check(report: Report, as_json: bool, strict: bool = False) -> None:
+    if as_json:
+        print(json.dumps(check_json(report, strict), indent=2))
+    elif is_terminal():
+        _check_tables(report, strict)
+    else:
+        print(check_text(report, strict), end="")

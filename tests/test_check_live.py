@@ -1,0 +1,349 @@
+"""`tlsagen check` against real servers: BIND + Unbound (DNSSEC), Postfix (STARTTLS, RSA + EC).
+
+Verdicts are compared with `openssl s_client -dane_tlsa_rrdata`, an independent implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.rdatatype
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.helpers import Run
+from tests.testbed import DnsLab, flush_resolver, nsupdate, query
+from tests.testbed.ports import free_port
+from tests.testbed.postfix import Chain, PostfixLab, new_key
+from tlsagen.material import Material, read_source, spki_of_certificate
+from tlsagen.tlsa import Params, compute
+
+pytestmark = pytest.mark.servers
+
+MX1 = "mx1.example.test"
+Cli = Callable[..., Run]
+
+
+@dataclass(frozen=True)
+class Bed:
+    dns: DnsLab
+    mail: PostfixLab
+
+    @property
+    def resolver(self) -> str:
+        return self.dns.resolver.address()
+
+    def dns_args(self) -> list[str]:
+        args = ["--resolver", self.resolver, "--timeout", "5"]
+        for server in self.dns.bind.servers:
+            args += ["--nameserver", server.address()]
+        return args
+
+
+@pytest.fixture(scope="module")
+def bed(dns_lab: DnsLab, postfix_lab: PostfixLab) -> Bed:
+    return Bed(dns_lab, postfix_lab)
+
+
+def rec(params: str, chain: Chain, depth: int = 0) -> str:
+    """A record for chain (leaf 0, intermediate 1, root 2), computed by tlsagen.tlsa."""
+    certs = (chain.leaf, chain.intermediate, chain.root)
+    material = Material("test", "certificate", spki_of_certificate(chain.leaf), certs, "")
+    return compute(material, Params.parse(params), ta=str(depth) if depth else None).to_text()
+
+
+def served_signed(bed: Bed, owner: str, records: list[str]) -> bool:
+    for server in bed.dns.bind.servers:
+        response = query(server, owner, "TLSA")
+        held = {
+            f"{rd.usage} {rd.selector} {rd.mtype} {rd.cert.hex()}"
+            for rrset in response.answer
+            if rrset.rdtype == dns.rdatatype.TLSA
+            for rd in rrset
+        }
+        signed = any(rrset.rdtype == dns.rdatatype.RRSIG for rrset in response.answer)
+        if held != set(records) or (records and not signed):
+            return False
+    return True
+
+
+def publish(bed: Bed, owner: str, records: list[str]) -> None:
+    """Replace the TLSA RRset at owner, wait until both BIND servers serve it, flush Unbound."""
+    lines = [f"update delete {owner} TLSA"] + [f"update add {owner} 60 TLSA {r}" for r in records]
+    nsupdate(bed.dns.bind, lines)
+    deadline = time.monotonic() + 15
+    while not served_signed(bed, owner, records):
+        assert time.monotonic() < deadline, f"{owner} not served in time"
+        time.sleep(0.1)
+    flush_resolver(bed.dns, bed.dns.bind.name)
+
+
+def owner(port: int, host: str = MX1) -> str:
+    return f"_{port}._tcp.{host}."
+
+
+def check(cli: Cli, *args: str) -> tuple[Run, dict[str, Any]]:
+    run = cli("check", *args, "--json")
+    return run, json.loads(run.out)
+
+
+def lives(data: dict[str, Any], host: str = MX1) -> dict[str, dict[str, Any]]:
+    """'EC' / 'RSA' -> the live handshake of that key type on host."""
+    found = {}
+    for target in data["targets"]:
+        for item in target["hosts"]:
+            if item["host"] == host + ".":
+                for probe in item["probes"]:
+                    for live in probe["live"]:
+                        found[live["key_type"].split()[0]] = live
+    return found
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    found = []
+    for target in data["targets"]:
+        found += [f"{p['kind']}: {p['text']}" for p in target["problems"]]
+        for host in target["hosts"]:
+            found += [f"{p['kind']}: {p['text']}" for p in host["problems"]]
+    return found
+
+
+def openssl_verifies(port: int, key_type: str, records: list[str], starttls: bool = True) -> bool:
+    """The verdict of `openssl s_client` with DANE, for the RSA or the ECDSA certificate."""
+    argv = ["openssl", "s_client", "-brief", "-connect", f"127.0.0.1:{port}"]
+    argv += ["-tls1_2", "-cipher", {"RSA": "aRSA", "EC": "aECDSA"}[key_type]]
+    argv += ["-dane_tlsa_domain", MX1, "-dane_ee_no_namechecks"]
+    argv += ["-starttls", "smtp"] if starttls else []
+    for record in records:
+        argv += ["-dane_tlsa_rrdata", record]
+    done = subprocess.run(argv, input="", capture_output=True, text=True, timeout=30, check=False)
+    return "Verification: OK" in done.stdout + done.stderr
+
+
+def agree_with_openssl(bed: Bed, data: dict[str, Any], records: list[str], port: int) -> None:
+    found = lives(data)
+    assert set(found) == {"RSA", "EC"}, "both key types should be probed"
+    for key_type, live in found.items():
+        starttls = port != bed.mail.wrapper_port
+        oracle = openssl_verifies(port, key_type, records, starttls)
+        assert (live["matched"] is not None) is oracle, (key_type, live)
+
+
+def test_both_keys_match(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    records = [rec("3 1 1", bed.mail.rsa), rec("3 1 1", bed.mail.ecdsa)]
+    publish(bed, owner(port), records)
+    run, data = check(cli, f"{MX1}:{port}", "--starttls", "smtp", *bed.dns_args())
+    assert run.code == 0, run.err
+    found = lives(data)
+    assert found["EC"]["tls"] == found["RSA"]["tls"] == "TLSv1.2"
+    assert {live["depth"] for live in found.values()} == {0}
+    host = data["targets"][0]["hosts"][0]
+    assert host["tlsa"]["status"] == "secure" and host["dane"]
+    assert [s["signed"] and s["ds_match"] and not s["invalid"] for s in host["servers"]] == [
+        True,
+        True,
+    ]
+    agree_with_openssl(bed, data, records, port)
+
+
+def test_a_key_without_a_record_is_a_mismatch(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    records = [rec("3 1 1", bed.mail.ecdsa)]
+    publish(bed, owner(port), records)
+    run, data = check(cli, f"{MX1}:{port}", "--starttls", "smtp", *bed.dns_args())
+    assert run.code == 7
+    assert lives(data)["RSA"]["matched"] is None
+    assert "RSA 2048: the live key matches no record" in run.err
+    agree_with_openssl(bed, data, records, port)
+
+
+def test_dane_ta_with_the_anchor_in_the_served_chain(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    records = [rec("2 1 1", bed.mail.rsa, 1), rec("2 1 1", bed.mail.ecdsa, 1)]
+    publish(bed, owner(port), records)
+    run, data = check(cli, f"{MX1}:{port}", "--starttls", "smtp", *bed.dns_args())
+    assert run.code == 0, run.err
+    assert {live["depth"] for live in lives(data).values()} == {1}
+    agree_with_openssl(bed, data, records, port)
+
+
+def test_dane_ta_with_the_anchor_not_served(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    digests = [rec("2 1 1", bed.mail.rsa, 2), rec("2 1 1", bed.mail.ecdsa, 2)]
+    publish(bed, owner(port), digests)
+    run, data = check(cli, f"{MX1}:{port}", "--starttls", "smtp", *bed.dns_args())
+    assert run.code == 7
+    agree_with_openssl(bed, data, digests, port)
+    full = [rec("2 0 0", bed.mail.rsa, 2), rec("2 0 0", bed.mail.ecdsa, 2)]  # RFC 7671 §5.2.2
+    publish(bed, owner(port), full)
+    run, data = check(cli, f"{MX1}:{port}", "--starttls", "smtp", *bed.dns_args())
+    assert run.code == 0, run.err
+    assert {live["depth"] for live in lives(data).values()} == {2}
+    agree_with_openssl(bed, data, full, port)
+
+
+def test_digest_agility(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    records = [rec("3 1 1", bed.mail.rsa), rec("3 1 1", bed.mail.ecdsa)]
+    records.append(rec("3 1 2", bed.mail.ecdsa))  # SHA-512 for one key only
+    publish(bed, owner(port), records)
+    run, data = check(cli, f"{MX1}:{port}", "--starttls", "smtp", *bed.dns_args())
+    assert run.code == 7
+    rsa = lives(data)["RSA"]
+    assert "ignored" in {r["status"] for r in rsa["records"]}
+    assert lives(data)["EC"]["matched"].startswith("3 1 2")
+    agree_with_openssl(bed, data, records, port)
+
+
+def test_implicit_tls(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.wrapper_port
+    records = [rec("3 1 1", bed.mail.rsa), rec("3 1 1", bed.mail.ecdsa)]
+    publish(bed, owner(port), records)
+    run, data = check(cli, f"{MX1}:{port}", *bed.dns_args())  # an unknown port: implicit TLS
+    assert run.code == 0, run.err
+    agree_with_openssl(bed, data, records, port)
+
+
+def test_no_tlsa_is_not_dane(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    publish(bed, owner(port, "mx2.example.test"), [])
+    args = ["mx2.example.test:" + str(port), "--starttls", "smtp", *bed.dns_args()]
+    run, data = check(cli, *args)
+    assert run.code == 0, run.err
+    assert any("not DANE" in p and "no TLSA records" in p for p in problems(data))
+    assert set(lives(data, "mx2.example.test")) == {"RSA", "EC"}
+    assert cli("check", *args, "--strict").code == 6
+
+
+def test_a_server_without_starttls(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.plain_port
+    publish(bed, owner(port), [rec("3 1 1", bed.mail.ecdsa)])
+    run = cli("check", f"{MX1}:{port}", "--starttls", "smtp", *bed.dns_args())
+    assert run.code == 4
+    assert "does not offer STARTTLS" in run.err and "DANE senders will not deliver" in run.err
+
+
+def test_a_server_that_is_down(cli: Cli, bed: Bed) -> None:
+    run = cli("check", f"{MX1}:{free_port()}", "--starttls", "smtp", *bed.dns_args())
+    assert run.code == 4
+    assert "cannot connect" in run.err
+
+
+def test_one_wrong_mx_host(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    good = [rec("3 1 1", bed.mail.rsa), rec("3 1 1", bed.mail.ecdsa)]
+    publish(bed, owner(port), good)
+    publish(bed, owner(port, "mx2.example.test"), ["3 1 1 " + "00" * 32])
+    args = ["example.test", "--mx", "--port", str(port), "--starttls", "smtp"]
+    run, data = check(cli, *args, *bed.dns_args())
+    assert run.code == 7
+    target = data["targets"][0]
+    assert target["mx"]["status"] == "secure"
+    assert [h["host"] for h in target["hosts"]] == ["mx1.example.test.", "mx2.example.test."]
+    assert all(live["matched"] for live in lives(data).values())
+    assert not any(live["matched"] for live in lives(data, "mx2.example.test").values())
+    assert any("different TLSA RRsets" in p for p in problems(data))
+
+
+def test_bogus_dnssec(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    args = [f"mx1.{bed.dns.bogus_zone}:{port}", "--starttls", "smtp", "--resolver", bed.resolver]
+    run, data = check(cli, *args, "--nameserver", bed.dns.root.address())
+    assert run.code == 6
+    host = data["targets"][0]["hosts"][0]
+    assert host["tlsa"]["status"] == "bogus" and "EDE" in host["tlsa"]["detail"]
+    assert host["probes"] == []  # the address is bogus: no sender would connect
+    assert any("no DNSKEY of bogus.test. matches a DS" in p for p in problems(data))
+
+
+def test_unsigned_zone_is_not_dane(cli: Cli, bed: Bed) -> None:
+    port = bed.mail.starttls_port
+    args = [f"mx1.{bed.dns.unsigned_zone}:{port}", "--starttls", "smtp", "--resolver", bed.resolver]
+    run, data = check(cli, *args)
+    assert run.code == 0, run.err
+    host = data["targets"][0]["hosts"][0]
+    assert host["tlsa"]["status"] == "insecure" and len(host["records"]) == 1
+    assert "no DS at its parent" in host["insecure_reason"]
+    assert "is not signed" in host["insecure_reason"]
+    assert not host["dane"] and len(lives(data, "mx1.unsigned.test")) == 2
+
+
+def write_chain(path: Path, *ders: bytes) -> Path:
+    path.write_bytes(
+        b"".join(x509.load_der_x509_certificate(d).public_bytes(Encoding.PEM) for d in ders)
+    )
+    return path
+
+
+def test_offline_chain_with_records(cli: Cli, bed: Bed, tmp_path: Path) -> None:
+    chain = write_chain(tmp_path / "chain.pem", *bed.mail.ecdsa.served)
+    good = rec("3 1 1", bed.mail.ecdsa)
+    run = cli("check", "--chain", chain, "--tlsa", good, "--tlsa", "3 1 1 " + "00" * 32)
+    assert run.code == 0, run.err
+    assert f"match, {good} at depth 0" in run.out
+    run = cli("check", "--chain", chain, "--tlsa", rec("3 1 1", bed.mail.rsa))
+    assert run.code == 7
+    ta = rec("2 1 1", bed.mail.ecdsa, 1)
+    run = cli("check", "--chain", chain, "--tlsa", ta, "--name", "mx2.example.test")
+    assert run.code == 0 and f"{ta} at depth 1" in run.out
+    run = cli("check", "--chain", chain, "--tlsa", ta, "--name", "mail.example.test")
+    assert run.code == 7 and "not among the leaf's names" in run.out
+
+
+def test_offline_chain_against_dns(cli: Cli, bed: Bed, tmp_path: Path) -> None:
+    chain = write_chain(tmp_path / "chain.pem", *bed.mail.rsa.served)
+    publish(bed, owner(25), [rec("3 1 1", bed.mail.rsa)])
+    run = cli("check", "--chain", chain, "--name", MX1, "--resolver", bed.resolver)
+    assert run.code == 0, run.err
+    assert "TLSA: secure, 1 record(s)" in run.out
+    assert cli("check", "--chain", chain, "--port", "26", "--resolver", bed.resolver).code == 0
+
+
+def test_configured_services(cli: Cli, bed: Bed, tmp_path: Path) -> None:
+    port = bed.mail.starttls_port
+    next_key = tmp_path / "next.key"
+    next_key.write_bytes(
+        new_key("ecdsa").private_bytes(
+            Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    next_record = compute(read_source(str(next_key)), Params(3, 1, 1))
+    stale = "3 1 1 " + "11" * 32
+    records = [rec("3 1 1", bed.mail.rsa), rec("3 1 1", bed.mail.ecdsa), next_record.to_text()]
+    publish(bed, owner(port), [*records, stale])
+    primary, secondary = (s.address() for s in bed.dns.bind.servers)
+    config = tmp_path / "tlsagen.toml"
+    config.write_text(
+        f"""[defaults]
+resolver = "{bed.resolver}"
+[providers.lab]
+type = "rfc2136"
+server = "{primary}"
+nameservers = ["{primary}", "{secondary}"]
+key-file = "{bed.dns.bind.key.key_file}"
+[[services]]
+name = "mail"
+hosts = ["{MX1}"]
+ports = [{port}]
+cert = ["{bed.mail.rsa.pem_file}", "{bed.mail.ecdsa.pem_file}"]
+next-key = "{next_key}"
+"""
+    )
+    run, data = check(cli, "--config", str(config), "--starttls", "smtp")
+    assert run.code == 0, run.err
+    assert data["targets"][0]["label"] == "mail"
+    assert len(data["targets"][0]["hosts"][0]["servers"]) == 2  # the provider's nameservers
+    found = problems(data)
+    assert any(p.startswith("warning: 3 1 1 11111111") and "stale" in p for p in found)
+    assert any("configured, not live yet" in p for p in found)
+    assert not any("rollover" in p for p in found)
+    assert cli("check", "--config", str(config), "--starttls", "smtp", "--strict").code == 6

@@ -1,0 +1,191 @@
+"""check without the lab: answer classification, exit codes, STARTTLS dialects, light imports."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rrset
+import pytest
+
+from tests.test_core_imports import forbidden_loaded_by
+from tests.testbed.postfix import Chain, make_chain
+from tlsagen.check import (
+    DNSSEC_BOGUS,
+    FAILURE,
+    MISMATCH,
+    NOTE,
+    WARNING,
+    Problem,
+    Report,
+    Target,
+    TargetReport,
+)
+from tlsagen.lookup import BOGUS, INDETERMINATE, INSECURE, SECURE, Answer, Resolver
+from tlsagen.probe import ProbeError, fetch, starttls_for
+from tlsagen.provider import Endpoint
+
+NAME = "mx1.example.test."
+
+
+def reply(rcode: int, ad: bool = False, ede: int | None = None, data: bool = True) -> object:
+    response = dns.message.make_response(dns.message.make_query(NAME, "A"))
+    response.set_rcode(rcode)
+    if ad:
+        response.flags |= dns.flags.AD
+    if data and rcode == dns.rcode.NOERROR:
+        response.answer.append(dns.rrset.from_text(NAME, 60, "IN", "A", "127.0.0.1"))
+    if ede is not None:
+        response.use_edns(0, options=[dns.edns.EDEOption(ede, "test")])
+    return response
+
+
+def classify(monkeypatch: pytest.MonkeyPatch, plain: object, with_cd: object = None) -> Answer:
+    """The resolver's verdict when it answers `plain`, and `with_cd` to a CD=1 retry."""
+
+    def send(name: str, rdtype: str, cd: bool, do: bool = False) -> object:
+        answer = with_cd if cd else plain
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    resolver = Resolver(Endpoint("127.0.0.1", 53), 1.0)
+    monkeypatch.setattr(resolver, "_send", send)
+    return resolver.query(NAME, "A")
+
+
+def test_ad_means_secure_and_no_ad_insecure(monkeypatch: pytest.MonkeyPatch) -> None:
+    secure = classify(monkeypatch, reply(dns.rcode.NOERROR, ad=True))
+    assert secure.status == SECURE and secure.values() == ["127.0.0.1"]
+    insecure = classify(monkeypatch, reply(dns.rcode.NXDOMAIN))
+    assert insecure.status == INSECURE and insecure.nxdomain
+
+
+def test_servfail_with_a_dnssec_ede_is_bogus(monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = classify(monkeypatch, reply(dns.rcode.SERVFAIL, ede=9))
+    assert answer.status == BOGUS
+    assert "EDE 9 (Dnskey Missing: test)" in answer.detail
+
+
+def test_servfail_that_cd_answers_is_bogus(monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = classify(monkeypatch, reply(dns.rcode.SERVFAIL), reply(dns.rcode.NOERROR))
+    assert answer.status == BOGUS and "CD=1" in answer.detail
+
+
+@pytest.mark.parametrize("ede", [None, 3, 13])
+def test_other_servfails_are_indeterminate(monkeypatch: pytest.MonkeyPatch, ede: int) -> None:
+    answer = classify(monkeypatch, reply(dns.rcode.SERVFAIL, ede=ede), reply(dns.rcode.SERVFAIL))
+    assert answer.status == INDETERMINATE
+
+
+def test_no_answer_is_indeterminate(monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = classify(monkeypatch, dns.exception.Timeout())
+    assert answer.status == INDETERMINATE
+    assert "no answer from resolver 127.0.0.1:53" in answer.detail
+
+
+def report_with(*kinds: str) -> Report:
+    target = TargetReport(Target(NAME), problems=[Problem(kind, kind) for kind in kinds])
+    return Report((target,))
+
+
+@pytest.mark.parametrize(
+    ("kinds", "strict", "code"),
+    [
+        ((), False, None),
+        ((NOTE, WARNING), False, None),
+        ((NOTE, WARNING), True, 6),
+        ((FAILURE, MISMATCH), False, 7),
+        ((FAILURE, MISMATCH, DNSSEC_BOGUS), False, 6),
+        ((FAILURE, WARNING), True, 4),
+    ],
+)
+def test_exit_code_is_the_most_severe_problem(
+    kinds: tuple[str, ...], strict: bool, code: int | None
+) -> None:
+    error = report_with(*kinds).error(strict)
+    assert (error.exit_code if error else None) == code
+
+
+def test_the_error_counts_the_rest() -> None:
+    error = report_with(MISMATCH, MISMATCH).error(False)
+    assert str(error) == "mismatch (and 1 more mismatch problem(s))"
+
+
+@pytest.mark.parametrize(
+    ("port", "protocol"), [(25, "smtp"), (587, "smtp"), (143, "imap"), (110, "pop3"), (465, "none")]
+)
+def test_starttls_by_port(port: int, protocol: str) -> None:
+    assert starttls_for(port) == protocol
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    return make_chain(tmp_path_factory.mktemp("certs"), "ecdsa")
+
+
+DIALOGUES = {  # protocol -> (greeting, the client's command, the server's go-ahead)
+    "imap": (b"* OK ready\r\n", b"a STARTTLS\r\n", b"a OK begin TLS\r\n"),
+    "pop3": (b"+OK ready\r\n", b"STLS\r\n", b"+OK begin TLS\r\n"),
+}
+
+
+@pytest.fixture
+def server(chain: Chain, request: pytest.FixtureRequest) -> Iterator[int]:
+    """A one-connection IMAP or POP3 server that upgrades to TLS with the test chain."""
+    greeting, command, go_ahead = DIALOGUES[request.param]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(Path(chain.pem_file))
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(greeting)
+            assert conn.recv(100) == command
+            conn.sendall(go_ahead)
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(100)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    thread.join(5)
+    listener.close()
+
+
+@pytest.mark.parametrize("server", ["imap", "pop3"], indirect=True)
+def test_imap_and_pop3_starttls(server: int, chain: Chain, request: pytest.FixtureRequest) -> None:
+    protocol = request.node.callspec.params["server"]
+    served = fetch("127.0.0.1", server, "mx1.example.test", protocol, None, 5.0)
+    assert served.chain == chain.served
+
+
+def test_a_refused_connection_is_a_connect_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    with pytest.raises(ProbeError) as caught:
+        fetch("127.0.0.1", port, "x.test", "smtp", None, 2.0)
+    assert caught.value.stage == "connect"
+
+
+def test_the_core_of_check_loads_no_cli_stack() -> None:
+    modules = ["tlsagen.verify", "tlsagen.lookup", "tlsagen.probe", "tlsagen.check"]
+    assert forbidden_loaded_by(modules) == []
+
+
+def test_the_cli_module_loads_no_heavy_modules() -> None:
+    heavy = ("ssl", "rich", "concurrent.futures")
+    code = f"import sys, tlsagen.cli.check; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

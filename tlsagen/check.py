@@ -1,0 +1,477 @@
+"""`check`: is DANE in force for a mail domain or host, and does every live key match?
+
+The steps, for each target: resolve the MX set; for each host, the address and TLSA lookups
+through the validating resolver (lookup.Resolver), each authoritative server asked directly
+(lookup.view_server), and a handshake on every address per key type (probe.fetch_each_key),
+matched with verify.match. Jobs run in a bounded thread pool; each job fills its own slot of
+the report and returns the jobs that follow from it, so one slow host holds up nobody.
+`assess` then turns the collected facts into problems, purely.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+
+from tlsagen import policy
+from tlsagen.engine import _matches_live_key as matches_configured
+from tlsagen.errors import InputError, MismatchError, ProviderError, TlsagenError, UnsafeError
+from tlsagen.lookup import (
+    BOGUS,
+    INDETERMINATE,
+    INSECURE,
+    SECURE,
+    Answer,
+    Resolver,
+    ServerView,
+    ZoneAt,
+    view_server,
+    zone_at,
+)
+from tlsagen.material import Material, describe_key, spki_of_certificate
+from tlsagen.probe import ProbeError, Served, fetch_each_key, starttls_for
+from tlsagen.provider import Endpoint
+from tlsagen.records import Owner
+from tlsagen.tlsa import MatchingType, TLSAData, digest
+from tlsagen.verify import MatchResult, match, unusable
+
+# Problem kinds, most severe first; all but NOTE set the exit code (WARNING with --strict).
+DNSSEC_BOGUS = "bogus"
+MISMATCH = "mismatch"
+FAILURE = "failure"
+WARNING = "warning"
+NOTE = "note"
+ERRORS: dict[str, type[TlsagenError]] = {
+    DNSSEC_BOGUS: UnsafeError,
+    MISMATCH: MismatchError,
+    FAILURE: ProviderError,
+    WARNING: UnsafeError,  # only with --strict
+}
+
+Job = Callable[[], list["Job"]]
+T = TypeVar("T")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # DNSSEC_BOGUS, MISMATCH, FAILURE, WARNING or NOTE
+    text: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to check: a mail domain (its MX hosts) or one host, on one port."""
+
+    name: str  # absolute A-label name
+    port: int = 25
+    mx: bool | None = None  # True: must have MX; None: its MX hosts if it has any; False: host
+    configured: tuple[Material, ...] = ()  # config mode: the service's current and next keys
+    label: str = ""  # how the user named it
+
+
+@dataclass(frozen=True)
+class Settings:
+    resolver: Endpoint
+    now: datetime
+    nameservers: tuple[Endpoint, ...] = ()  # empty: port 53 of each zone's NS addresses
+    starttls: str | None = None  # None: by port
+    timeout: float = 10.0
+    workers: int = 32
+    sig_margin: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Live:
+    """One handshake (or a chain read from a file) and how it matched the records."""
+
+    served: Served
+    result: MatchResult | None  # None when there were no records to match
+    key_type: str  # of the leaf: "EC P-256"
+    leaf: TLSAData  # 3 1 1 of the leaf
+
+
+@dataclass
+class AddressCheck:
+    address: str  # an IP address, or the file a chain was read from
+    live: list[Live] = field(default_factory=list)
+    error: ProbeError | None = None
+
+
+@dataclass
+class HostReport:
+    owner: Owner
+    protocol: str  # "smtp", "imap", "pop3" or "none"
+    configured: tuple[Material, ...] = ()
+    addresses: list[Answer] | None = None  # A and AAAA; None when no connection is made
+    tlsa: Answer | None = None  # None: records given on the command line
+    records: frozenset[TLSAData] = frozenset()
+    zone: str | None = None
+    insecure_reason: str = ""
+    servers: list[ServerView] = field(default_factory=list)
+    probes: list[AddressCheck] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return self.owner.host
+
+    @property
+    def smtp(self) -> bool:
+        return self.protocol == "smtp" or self.owner.port == 25
+
+    @property
+    def dane(self) -> bool:
+        """Whether senders use the records: a secure, non-empty TLSA RRset (or given ones)."""
+        secure = self.tlsa is None or self.tlsa.status == SECURE
+        return secure and bool(self.records)
+
+
+@dataclass
+class TargetReport:
+    target: Target
+    mx: Answer | None = None
+    hosts: list[HostReport] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    targets: tuple[TargetReport, ...]
+
+    def problems(self) -> list[Problem]:
+        found = []
+        for target in self.targets:
+            found += target.problems
+            for host in target.hosts:
+                found += host.problems
+        return found
+
+    def error(self, strict: bool) -> TlsagenError | None:
+        """The error that sets the exit code: the most severe problem kind found, if any."""
+        problems = self.problems()
+        for kind, error in ERRORS.items():
+            found = [p for p in problems if p.kind == kind and (kind != WARNING or strict)]
+            if found:
+                more = f" (and {len(found) - 1} more {kind} problem(s))" if len(found) > 1 else ""
+                return error(f"{found[0].text}{more}")
+        return None
+
+
+# --- collecting ----------------------------------------------------------------------------------
+
+
+class _Run:
+    """The jobs of one run and what they share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.resolver = Resolver(settings.resolver, settings.timeout)
+        self.lock = threading.RLock()  # shared facts (a zone's servers, keys, DS) are fetched once
+        self.cache: dict[Hashable, Any] = {}
+
+    def host(self, name: str, target: Target) -> HostReport:
+        protocol = self.settings.starttls or starttls_for(target.port)
+        return HostReport(Owner.for_service(name, target.port), protocol, target.configured)
+
+    def resolve_target(self, report: TargetReport) -> list[Job]:
+        target = report.target
+        names = [target.name]
+        if target.mx is not False:
+            answer = self.resolver.query(target.name, "MX")
+            if answer.rrset or target.mx:
+                report.mx = answer
+                ranked = sorted(answer.rrset or [], key=lambda mx: (mx.preference, str(mx)))
+                names = list(dict.fromkeys(mx.exchange.to_text().lower() for mx in ranked))
+                names = [name for name in names if name != "."]
+        report.hosts = [self.host(name, target) for name in names]
+        return [partial(self.lookup_host, host) for host in report.hosts]
+
+    def lookup_host(self, host: HostReport) -> list[Job]:
+        host.addresses = [self.resolver.query(host.host, rdtype) for rdtype in ("A", "AAAA")]
+        self.lookup_tlsa(host)
+        jobs = self.server_jobs(host)
+        for answer in host.addresses:
+            for address in answer.values() if answer.status != BOGUS else []:
+                check = AddressCheck(address)
+                host.probes.append(check)
+                jobs.append(partial(self.probe, host, check))
+        return jobs
+
+    def lookup_tlsa(self, host: HostReport) -> None:
+        """The TLSA RRset through the resolver, its zone, and why it is insecure if it is."""
+        host.tlsa = self.resolver.query(host.owner.name, "TLSA", do=True)
+        found = host.tlsa.rrset or ()
+        host.records = frozenset(TLSAData(r.usage, r.selector, r.mtype, r.cert) for r in found)
+        if host.tlsa.status != INDETERMINATE:
+            host.zone = host.tlsa.zone or self.resolver.zone_of(host.owner.name)
+        if host.zone and host.tlsa.status == INSECURE:
+            host.insecure_reason = self.resolver.why_insecure(host.zone)
+
+    def server_jobs(self, host: HostReport) -> list[Job]:
+        """One job per authoritative server, when the records are meant to be signed."""
+        signed = host.tlsa is not None and (
+            host.tlsa.status == BOGUS or (host.tlsa.status == SECURE and host.records)
+        )
+        if host.zone is None or not signed:
+            return []
+        zone = host.zone
+        servers = self.settings.nameservers or self._once(
+            ("NS", zone), partial(self.resolver.nameservers, zone)
+        )
+        host.servers = [ServerView(ZoneAt(server, zone)) for server in servers]
+        return [partial(self.view, host, index) for index in range(len(servers))]
+
+    def view(self, host: HostReport, index: int) -> list[Job]:
+        now, timeout = self.settings.now, self.settings.timeout
+        slot = host.servers[index].zone
+
+        def zone_at_server() -> ZoneAt:
+            ds = self._once(("DS", slot.name), lambda: self.resolver.query(slot.name, "DS"))
+            return zone_at(slot.server, slot.name, ds.rrset, now, timeout)
+
+        zone = self._once((slot.server, slot.name), zone_at_server)
+        host.servers[index] = view_server(zone, host.owner, now, timeout)
+        return []
+
+    def _once(self, key: Hashable, make: Callable[[], T]) -> T:
+        """make() the first time key is asked for in this run; later, what it made."""
+        with self.lock:
+            if key not in self.cache:
+                self.cache[key] = make()
+            found: T = self.cache[key]
+            return found
+
+    def probe(self, host: HostReport, check: AddressCheck) -> list[Job]:
+        sni = host.host.rstrip(".")
+        served, check.error = fetch_each_key(
+            check.address, host.owner.port, sni, host.protocol, self.settings.timeout
+        )
+        check.live = [self.live(host, each) for each in served if each.chain]
+        return []
+
+    def live(self, host: HostReport, served: Served) -> Live:
+        result = None
+        if host.records:
+            result = match(served.chain, host.records, host.host, host.smtp, self.settings.now)
+        return Live(served, result, _key_type(served.chain[0]), _leaf_record(served.chain[0]))
+
+
+def _key_type(der: bytes) -> str:
+    try:
+        return describe_key(x509.load_der_x509_certificate(der).public_key(), "leaf")[0]
+    except (ValueError, UnsupportedAlgorithm, InputError):
+        return "unknown key"
+
+
+def _leaf_record(leaf: bytes) -> TLSAData:
+    """The leaf's 3 1 1 record, to show what the live key is."""
+    return TLSAData(3, 1, 1, digest(spki_of_certificate(leaf), MatchingType.SHA2_256))
+
+
+def run_jobs(jobs: Iterable[Job], workers: int, progress: Progress | None = None) -> None:
+    """Run jobs and the jobs they return, at most `workers` at a time."""
+    with ThreadPoolExecutor(workers) as pool:
+        pending: set[Future[list[Job]]] = {pool.submit(job) for job in jobs}
+        done, total = 0, len(pending)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                follow = future.result()
+                pending |= {pool.submit(job) for job in follow}
+                total += len(follow)
+                done += 1
+            if progress:
+                progress(done, total)
+
+
+def check(
+    targets: Sequence[Target], settings: Settings, progress: Progress | None = None
+) -> Report:
+    """Check every target; the report holds every fact and problem found."""
+    state = _Run(settings)
+    reports = [TargetReport(target) for target in targets]
+    run_jobs([partial(state.resolve_target, r) for r in reports], settings.workers, progress)
+    for report in reports:
+        assess(report, settings)
+    return Report(tuple(reports))
+
+
+def check_chain(
+    chain: Sequence[bytes],
+    source: str,
+    target: Target,
+    records: Iterable[TLSAData] | None,
+    settings: Settings,
+) -> Report:
+    """Offline: match a chain read from `source` against `records`, or those DNS holds."""
+    state = _Run(settings)
+    host = state.host(target.name, target)
+    if records is None:
+        state.lookup_tlsa(host)
+    else:
+        host.records = frozenset(records)
+    served = Served(None, tuple(chain), "", "")
+    host.probes = [AddressCheck(source, [state.live(host, served)])]
+    report = TargetReport(target, hosts=[host])
+    assess(report, settings)
+    return Report((report,))
+
+
+# --- assessing -----------------------------------------------------------------------------------
+
+
+class _Found(list[Problem]):
+    def add(self, kind: str, text: str) -> None:
+        self.append(Problem(kind, text))
+
+    def lookup(self, answer: Answer) -> bool:
+        """Add the problem of a bogus or failed lookup; whether there was one."""
+        what = f"{answer.rdtype} lookup for {answer.name}"
+        if answer.status == BOGUS:
+            self.add(DNSSEC_BOGUS, f"{what} is bogus: {answer.detail}")
+        elif answer.status == INDETERMINATE:
+            self.add(FAILURE, f"{what} failed: {answer.detail}")
+        return answer.status in (BOGUS, INDETERMINATE)
+
+
+def assess(report: TargetReport, settings: Settings) -> None:
+    """Fill in the problems of a collected target report."""
+    found = _Found()
+    mx, name = report.mx, report.target.name
+    if mx is None or found.lookup(mx):
+        pass
+    elif mx.nxdomain:
+        found.add(FAILURE, f"{name} does not exist (NXDOMAIN)")
+    elif not mx.rrset:
+        found.add(FAILURE, f"{name} has no MX records")
+    elif not report.hosts:
+        found.add(WARNING, f"{name} has a null MX (RFC 7505): it takes no mail")
+    elif mx.status == INSECURE and any(h.dane for h in report.hosts):
+        found.add(
+            NOTE,
+            f"the MX RRset of {name} is insecure: senders still use the TLSA records of its "
+            "hosts (RFC 7672 §2.2.1) but cannot trust the MX set itself",
+        )
+    for host in report.hosts:
+        host.problems = _assess_host(host, settings)
+    if len({h.records for h in report.hosts}) > 1:
+        listing = ", ".join(f"{h.host} {len(h.records)}" for h in report.hosts)
+        found.add(NOTE, f"the MX hosts carry different TLSA RRsets (records: {listing})")
+    report.problems = list(found)
+
+
+def _assess_host(host: HostReport, settings: Settings) -> list[Problem]:
+    found = _Found()
+    _dns_problems(host, found)
+    _server_problems(host, settings, found)
+    _live_problems(host, found)
+    if host.dane:
+        for text in policy.lint_rrset_size(host.owner.name, len(host.records)):
+            found.add(WARNING, text)
+        _record_notes(host, settings, found)
+    return list(found)
+
+
+def _dns_problems(host: HostReport, found: _Found) -> None:
+    addresses = host.addresses or []
+    failed = [answer for answer in addresses if found.lookup(answer)]
+    if host.addresses is not None and not host.probes and not failed:
+        found.add(FAILURE, f"{host.host} has no A or AAAA records")
+    if host.dane and any(a.status == INSECURE for a in addresses):
+        found.add(
+            WARNING,
+            f"the addresses of {host.host} are insecure: senders do not look up its TLSA "
+            "records (RFC 7672 §2.2.2)",
+        )
+    owner, tlsa = host.owner.name, host.tlsa
+    if tlsa is None or found.lookup(tlsa):
+        return
+    if tlsa.status == INSECURE:
+        held = f"{len(host.records)} record(s) published, but " if host.records else ""
+        found.add(WARNING, f"not DANE: {held}{owner} is insecure: {host.insecure_reason}")
+    elif not host.records:
+        found.add(WARNING, f"not DANE: {owner} has no TLSA records (securely denied)")
+
+
+def _server_problems(host: HostReport, settings: Settings, found: _Found) -> None:
+    held = {}
+    for view in host.servers:
+        where = f"authoritative server {view.server}"
+        if view.error:
+            found.add(FAILURE, view.error)
+            continue
+        held[str(view.server)] = view.rrset
+        if view.zone.ds_match is False:
+            found.add(DNSSEC_BOGUS, f"{where}: no DNSKEY of {host.zone} matches a DS at its parent")
+        if view.zone.dnskey is None:
+            found.add(DNSSEC_BOGUS, f"{where} serves {host.zone} unsigned (no DNSKEY)")
+        elif view.invalid:
+            found.add(DNSSEC_BOGUS, f"{where}: {view.invalid}")
+        if view.expires and view.rrset:
+            ttl = view.rrset.ttl
+            if view.expires < settings.now + timedelta(seconds=2 * ttl) + settings.sig_margin:
+                found.add(
+                    WARNING,
+                    f"{where}: the TLSA RRSIG expires at {view.expires:%Y-%m-%d %H:%M} UTC, "
+                    f"sooner than 2 x TTL ({ttl} s) + {settings.sig_margin}",
+                )
+    if len({(r.ttl, r.records) if r else None for r in held.values()}) > 1:
+        listing = ", ".join(f"{s} {len(r.records) if r else 0}" for s, r in held.items())
+        found.add(WARNING, f"the authoritative servers disagree on {host.owner} ({listing})")
+
+
+def _live_problems(host: HostReport, found: _Found) -> None:
+    for check in host.probes:
+        if check.error is not None:
+            stop = " (DANE senders will not deliver)" if host.dane else ""
+            found.add(FAILURE, f"{check.address} port {host.owner.port}: {check.error}{stop}")
+        for live in check.live:
+            result = live.result
+            if host.dane and result is not None and result.matched is None:
+                what = "record" if result.usable else "usable record (none is usable)"
+                text = f"{check.address} {live.key_type}: the live key matches no {what}"
+                found.add(MISMATCH, f"{text} at {host.owner}")
+
+
+def _short(record: TLSAData) -> str:
+    return f"{record.params} {record.data.hex()[:16]}…"
+
+
+def _record_notes(host: HostReport, settings: Settings, found: _Found) -> None:
+    """Unusable records, records that match nothing deployed, and rollover readiness."""
+    chains = [live.served.chain for check in host.probes for live in check.live]
+    for record in sorted(host.records):
+        why = unusable(record, host.smtp)
+        if why:
+            found.add(WARNING, f"{_short(record)} is unusable: {why}")
+            continue
+        alone = (match(chain, [record], host.host, host.smtp, settings.now) for chain in chains)
+        if not chains or any(result.matched for result in alone):
+            continue
+        source = matches_configured(record, host.configured)
+        if source:
+            text = f"{_short(record)} matches {source} (configured, not live yet)"
+            found.add(NOTE, text)
+        elif host.configured:
+            text = f"{_short(record)} matches neither a live nor a configured key: stale?"
+            found.add(WARNING, text)
+        else:
+            text = f"{_short(record)} matches no key the server presents (a next key?)"
+            found.add(NOTE, text)
+    spki_ee = Counter(r.matching_type for r in host.records if (r.usage, r.selector) == (3, 1))
+    if max(spki_ee.values(), default=0) < 2:
+        found.add(
+            NOTE,
+            f"rollover: {host.owner} holds no second DANE-EE SPKI (3 1 x) record, so no next "
+            "key is published; publish it 2 x TTL before the key changes",
+        )

@@ -1,0 +1,199 @@
+"""`tlsagen check`: DNSSEC status, every authoritative server, and a live DANE match per address."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tlsagen.cli.common import ConfigOption, JsonOption
+from tlsagen.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from tlsagen.check import Report, Settings, Target
+    from tlsagen.config import Config
+    from tlsagen.provider import Endpoint
+
+log = logging.getLogger("tlsagen")
+
+
+def check(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[TARGET]...",
+            help="Mail domain (its MX hosts), host, or HOST:PORT. None: every configured service.",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the service.")] = 25,
+    starttls: Annotated[
+        str | None,
+        typer.Option(help="smtp, imap, pop3 or none (implicit TLS). Default: by port."),
+    ] = None,
+    mx: Annotated[
+        bool, typer.Option("--mx", help="TARGET is a mail domain: check its MX hosts.")
+    ] = False,
+    resolver: Annotated[
+        str | None,
+        typer.Option(
+            help="Validating resolver IP[:PORT]. Default: [defaults] resolver, else the system's."
+        ),
+    ] = None,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Authoritative server IP[:PORT] to ask directly; repeatable. "
+            "Default: the provider's nameservers, else port 53 of each NS."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds for each connection and DNS query.")
+    ] = 10.0,
+    workers: Annotated[int, typer.Option(min=1, help="Checks run at the same time.")] = 32,
+    sig_margin: Annotated[
+        int,
+        typer.Option(min=0, help="Warn when an RRSIG expires sooner than 2 x TTL + this (s)."),
+    ] = 3600,
+    chain: Annotated[
+        Path | None,
+        typer.Option(help="Offline: match this chain file (leaf first); no connection."),
+    ] = None,
+    tlsa: Annotated[
+        list[str] | None,
+        typer.Option(help="With --chain: a record 'U S M HEX' to match; repeatable."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="With --chain: the host name (default: the certificate's first)."),
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Treat warnings as errors (exit 6).")
+    ] = False,
+) -> None:
+    """Check DNSSEC, every authoritative server and the live keys of mail domains or hosts."""
+    from tlsagen import check as checking
+    from tlsagen.cli import output
+
+    if starttls is not None and starttls not in ("smtp", "imap", "pop3", "none"):
+        raise UsageError(f"--starttls {starttls}: use smtp, imap, pop3 or none")
+    if (tlsa or name) and chain is None:
+        raise UsageError("--tlsa and --name go with --chain (offline mode)")
+    loaded = _config(config, bool(targets) or chain is not None)
+    settings = checking.Settings(
+        resolver=_resolver(resolver, loaded),
+        now=datetime.now(UTC),
+        nameservers=_nameservers(nameserver or [], loaded),
+        starttls=starttls,
+        timeout=timeout,
+        workers=workers,
+        sig_margin=timedelta(seconds=sig_margin),
+    )
+    if chain is not None:
+        if targets:
+            raise UsageError("--chain checks one chain offline; give no TARGET")
+        report = _offline(chain, tlsa, name, port, settings)
+    else:
+        found = _targets(targets or [], port, mx, loaded)
+        with output.progress("checking") as update:
+            report = checking.check(found, settings, update)
+    output.show_check(report, as_json, strict)
+    error = report.error(strict)
+    if error is not None:
+        raise error
+
+
+def _config(path: Path | None, optional: bool) -> Config | None:
+    """The configuration: needed without targets; read when --config is given or one is found."""
+    from tlsagen import config
+
+    if optional and path is None:
+        try:
+            path = config.find(None)
+        except InputError:
+            return None
+    return config.load(config.find(path))
+
+
+def _resolver(text: str | None, loaded: Config | None) -> Endpoint:
+    from tlsagen.lookup import system_resolver
+    from tlsagen.provider import parse_endpoint
+
+    if text is not None:
+        return parse_endpoint(text, "--resolver")
+    if loaded is not None and loaded.resolver is not None:
+        return loaded.resolver
+    return system_resolver()
+
+
+def _nameservers(texts: list[str], loaded: Config | None) -> tuple[Endpoint, ...]:
+    """--nameserver, else the `nameservers` of a configured rfc2136 provider."""
+    from tlsagen.config_values import get_str_list
+    from tlsagen.provider import parse_endpoint
+
+    if texts:
+        return tuple(parse_endpoint(text, "--nameserver") for text in texts)
+    found = []
+    for provider in loaded.providers.values() if loaded else []:
+        if provider.kind == "rfc2136":
+            where = f"{provider.settings.where} nameservers"
+            for text in get_str_list(provider.settings.options, "nameservers", where):
+                found.append(parse_endpoint(text, where))
+    return tuple(dict.fromkeys(found))
+
+
+def _targets(texts: list[str], port: int, mx: bool, loaded: Config | None) -> list[Target]:
+    from tlsagen import material
+    from tlsagen.check import Target
+    from tlsagen.records import host_name
+
+    if not texts:
+        if loaded is None:
+            raise InputError("give a TARGET, or a configuration whose services to check")
+        targets = []
+        for service in loaded.services:
+            keys = tuple(material.read_source(s) for s in service.current + service.next_keys)
+            for owner in service.owners:
+                if owner.name.split(".")[1] != "_tcp":
+                    log.warning("%s: only TCP services can be checked; skipped", owner)
+                    continue
+                targets.append(Target(owner.host, owner.port, False, keys, service.name))
+        return targets
+    targets = []
+    for text in texts:
+        host, _, given = text.rpartition(":")
+        if host and given.isdigit():
+            targets.append(Target(host_name(host), int(given), mx, label=text))
+        else:
+            wants_mx = True if mx else (None if port == 25 else False)
+            targets.append(Target(host_name(text), port, wants_mx, label=text))
+    return targets
+
+
+def _offline(
+    path: Path, texts: list[str] | None, name: str | None, port: int, settings: Settings
+) -> Report:
+    from cryptography import x509
+
+    from tlsagen import material
+    from tlsagen.check import Target, check_chain
+    from tlsagen.records import host_name
+    from tlsagen.tlsa import TLSAData
+    from tlsagen.verify import reference_names
+
+    found = material.read_source(str(path))
+    if not found.chain:
+        raise InputError(f"{path}: holds no certificate; --chain needs the served chain")
+    if name is None:
+        names = reference_names(x509.load_der_x509_certificate(found.chain[0]))
+        if not names:
+            raise UsageError(f"{path}: the certificate names no host; give --name")
+        name = names[0]
+        log.info("checking as %s, the certificate's first name (give --name to choose)", name)
+    records = [TLSAData.from_text(text) for text in texts] if texts else None
+    target = Target(host_name(name), port, False, label=str(path))
+    return check_chain(found.chain, str(path), target, records, settings)
