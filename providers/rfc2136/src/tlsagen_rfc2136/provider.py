@@ -1,0 +1,291 @@
+"""The RFC 2136 provider: find zones, read TLSA RRsets, apply compare-and-swap UPDATEs."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+import dns.rrset
+
+from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError
+from tlsagen.provider import Endpoint
+from tlsagen.records import Change, ChangeSet, Owner, RRset
+from tlsagen.tlsa import TLSAData
+from tlsagen_rfc2136.config import Config
+from tlsagen_rfc2136.transport import ServerTimeout, exchange, query, rcode_error
+from tlsagen_rfc2136.wire import build_update, rrset_at, split
+
+log = logging.getLogger("tlsagen")
+
+WORKERS = 16  # concurrent queries to one server
+# Reading this many owners or more tries one AXFR first (see the README for the measurements).
+AXFR_MIN_OWNERS = 1000
+
+T = TypeVar("T")
+R = TypeVar("R")
+Reads = Mapping[Owner, RRset]
+
+
+def _parallel(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """function(item) for every item, concurrently; the first error stops the rest."""
+    pool = ThreadPoolExecutor(min(WORKERS, len(items)) or 1)
+    try:
+        return list(pool.map(function, items))
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+class Rfc2136Provider:
+    """Reads from and updates the zone's primary server, authenticated with a TSIG key."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._key = config.key.dns_key()
+        self._primaries: dict[str, Endpoint] = {}
+        self._servers: dict[str, tuple[Endpoint, ...]] = {}
+        self._no_axfr: set[str] = set()
+
+    def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
+        zone = self.config.zone
+        if zone is not None:
+            for owner in owners:
+                if not dns.name.from_text(owner.name).is_subdomain(dns.name.from_text(zone)):
+                    raise InputError(f"{self.config.where} zone: {owner} is not in zone {zone}")
+            return {owner: zone for owner in owners}
+        hosts = sorted({owner.host for owner in owners})
+        found = dict(zip(hosts, _parallel(self._zone_of, hosts), strict=True))
+        return {owner: found[owner.host] for owner in owners}
+
+    def _zone_of(self, host: str) -> str:
+        """Ask the configured server (its SOA answer names the zone), else walk up SOA queries."""
+        if self.config.server is not None:
+            response = query(host, dns.rdatatype.SOA, self.config.server, self.config.timeout)
+            if response.flags & dns.flags.AA:
+                for rrset in (*response.answer, *response.authority):
+                    if rrset.rdtype == dns.rdatatype.SOA:
+                        return rrset.name.to_text().lower()
+        try:
+            return dns.resolver.zone_for_name(host, resolver=self._resolver).to_text().lower()
+        except dns.exception.DNSException as exc:
+            raise ProviderError(
+                f"cannot find the zone of {host} ({exc}); set 'zone' in {self.config.where}"
+            ) from exc
+
+    @functools.cached_property
+    def _resolver(self) -> dns.resolver.Resolver:
+        endpoint = self.config.resolver
+        try:
+            resolver = dns.resolver.Resolver(configure=endpoint is None)
+        except dns.exception.DNSException as exc:
+            raise ProviderError(
+                f"no system resolver ({exc}); set 'resolver' in [defaults], or 'server', 'zone' "
+                f"and 'nameservers' in {self.config.where}"
+            ) from exc
+        if endpoint is not None:
+            resolver.nameservers = [endpoint.host]
+            resolver.port = endpoint.port
+        resolver.lifetime = self.config.timeout
+        return resolver
+
+    def _addresses(self, name: dns.name.Name | str) -> list[str]:
+        """Every IPv4 and IPv6 address of `name`, through the resolver."""
+        found = []
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            answer = self._resolver.resolve(name, rdtype, raise_on_no_answer=False)
+            found += [rdata.address for rdata in answer.rrset or ()]
+        return found
+
+    def _primary(self, zone: str) -> Endpoint:
+        """The configured server, else the address of the zone's SOA MNAME."""
+        if self.config.server is not None:
+            return self.config.server
+        if zone not in self._primaries:
+            try:
+                mname = self._resolver.resolve(zone, dns.rdatatype.SOA)[0].mname
+                addresses = self._addresses(mname)
+            except dns.exception.DNSException as exc:
+                raise ProviderError(
+                    f"cannot find the primary of {zone} from its SOA ({exc}); set 'server' in "
+                    f"{self.config.where}"
+                ) from exc
+            if not addresses:
+                raise ProviderError(
+                    f"the primary {mname} of {zone} (SOA MNAME) has no address; set 'server' in "
+                    f"{self.config.where}"
+                )
+            self._primaries[zone] = Endpoint(addresses[0], self.config.port)
+        return self._primaries[zone]
+
+    def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
+        """One AXFR when reading many owners (if the server allows it), else one query each."""
+        wanted = sorted(set(owners))
+        server = self._primary(zone)
+        if len(wanted) >= AXFR_MIN_OWNERS and zone not in self._no_axfr:
+            found = self._read_by_axfr(zone, wanted, server)
+            if found is not None:
+                return found
+            self._no_axfr.add(zone)
+        rrsets = _parallel(lambda owner: self._read_one(zone, owner, server), wanted)
+        return {rrset.owner: rrset for rrset in rrsets if rrset is not None}
+
+    def _read_one(self, zone: str, owner: Owner, server: Endpoint) -> RRset | None:
+        response = query(owner.name, dns.rdatatype.TLSA, server, self.config.timeout)
+        rcode = response.rcode()
+        authoritative = response.flags & dns.flags.AA
+        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or not authoritative:
+            raise ProviderError(
+                f"{server} gave no authoritative answer for {owner} ({dns.rcode.to_text(rcode)}): "
+                f"'server' must be a primary server of {zone}"
+            )
+        return rrset_at(owner, response.answer)
+
+    def _read_by_axfr(
+        self, zone: str, owners: Sequence[Owner], server: Endpoint
+    ) -> dict[Owner, RRset] | None:
+        """The owners' RRsets from one signed zone transfer; None if the server refuses it."""
+        by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = {
+            dns.name.from_text(owner.name): [] for owner in owners
+        }
+        try:
+            for message in dns.query.xfr(
+                server.host,
+                zone,
+                port=server.port,
+                keyring={self._key.name: self._key},
+                keyname=self._key.name,
+                timeout=self.config.timeout,
+                relativize=False,
+            ):
+                for rrset in message.answer:
+                    if rrset.name in by_name:
+                        by_name[rrset.name].append(rrset)
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
+            return None
+        found = (rrset_at(owner, by_name[dns.name.from_text(owner.name)]) for owner in owners)
+        return {rrset.owner: rrset for rrset in found if rrset is not None}
+
+    def apply(self, changes: ChangeSet) -> None:
+        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone."""
+        if not changes.changes:
+            return
+        server = self._primary(changes.zone)
+        groups = split(changes.changes)
+        for done, group in enumerate(groups):
+            try:
+                self._apply_group(changes.zone, group, server)
+            except TlsagenError as exc:
+                if not done:
+                    raise
+                raise type(exc)(
+                    f"{exc} (this change set needed {len(groups)} UPDATEs to stay under 64 KiB, "
+                    f"and the first {done} of them were applied)"
+                ) from exc
+
+    def _apply_group(self, zone: str, group: Sequence[Change], server: Endpoint) -> None:
+        update = build_update(zone, group, self._key)
+        response = self._send(update, server)
+        if response is None:  # maybe applied, maybe not: what DNS holds decides
+            current = self.read(zone, [change.owner for change in group])
+        elif response.rcode() == dns.rcode.NOERROR:
+            if not _holds(self._read_until(zone, group, _holds), group):
+                log.warning(
+                    "%s accepted the UPDATE of %s but does not serve it after %g s",
+                    server,
+                    zone,
+                    self.config.timeout,
+                )
+            return
+        elif response.rcode() in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
+            current = self._read_until(zone, group, _settled)
+        else:
+            raise rcode_error(response.rcode(), server, zone, self.config.key.name)
+        if _holds(current, group):
+            log.debug("%s already holds the change of %d owners", zone, len(group))
+            return
+        if response is None:
+            raise ServerTimeout(
+                f"{server} did not answer the UPDATE of {zone} within {self.config.timeout:g} s, "
+                "twice; it may still apply it when it recovers: run again to check"
+            )
+        names = _moved(current, group) or [change.owner for change in group]
+        more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+        raise ConflictError(
+            f"{names[0]}{more} changed since it was read, so the UPDATE was not applied; run "
+            "again to plan from what DNS holds now"
+        )
+
+    def _read_until(
+        self, zone: str, group: Sequence[Change], done: Callable[[Reads, Sequence[Change]], bool]
+    ) -> Reads:
+        """Read the group's owners again until `done`, for `timeout` at most: with inline signing
+        (BIND), the signed zone that answers reads lags an update, by a second for a large one."""
+        owners = [change.owner for change in group]
+        deadline = time.monotonic() + self.config.timeout
+        delay = 0.01
+        current = self.read(zone, owners)
+        while not done(current, group) and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(2 * delay, 0.5)
+            current = self.read(zone, owners)
+        return current
+
+    def _send(self, update: dns.message.Message, server: Endpoint) -> dns.message.Message | None:
+        """The answer; an unanswered UPDATE is sent again once (safe: its prerequisites)."""
+        for attempt in range(2):
+            try:
+                return exchange(update, server, self.config.timeout)
+            except ServerTimeout as exc:
+                log.warning("%s%s", exc, "; sending the UPDATE again" if attempt == 0 else "")
+        return None
+
+    def servers(self, zone: str) -> Sequence[Endpoint]:
+        """The configured `nameservers`, else every address of every NS of the zone, port 53."""
+        if self.config.nameservers:
+            return self.config.nameservers
+        if zone not in self._servers:
+            self._servers[zone] = self._ns_addresses(zone)
+        return self._servers[zone]
+
+    def _ns_addresses(self, zone: str) -> tuple[Endpoint, ...]:
+        try:
+            names = sorted(rdata.target for rdata in self._resolver.resolve(zone, dns.rdatatype.NS))
+            endpoints = [Endpoint(address) for name in names for address in self._addresses(name)]
+        except dns.exception.DNSException as exc:
+            raise ProviderError(
+                f"cannot resolve the NS set of {zone} ({exc}); list the servers in 'nameservers'"
+            ) from exc
+        if not endpoints:
+            raise ProviderError(f"the NS set of {zone} has no addresses; set 'nameservers'")
+        return tuple(dict.fromkeys(endpoints))
+
+
+def _holds(current: Reads, group: Sequence[Change]) -> bool:
+    """DNS holds every `after`."""
+    return all(current.get(change.owner) == change.after for change in group)
+
+
+def _moved(current: Reads, group: Sequence[Change]) -> list[Owner]:
+    """The owners that no longer hold the records of their `before`."""
+    return [c.owner for c in group if _records(current.get(c.owner)) != _records(c.before)]
+
+
+def _settled(current: Reads, group: Sequence[Change]) -> bool:
+    """Reads that agree with a failed prerequisite: every `after` is there, or a `before` gone."""
+    return _holds(current, group) or bool(_moved(current, group))
+
+
+def _records(rrset: RRset | None) -> frozenset[TLSAData]:
+    return rrset.records if rrset else frozenset()

@@ -1,0 +1,101 @@
+"""Between tlsagen records and DNS messages: compare-and-swap UPDATEs, their size, and answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.tsig
+import dns.update
+
+from tlsagen.errors import ProviderError
+from tlsagen.records import Change, Owner, RRset
+from tlsagen.tlsa import TLSAData
+
+MAX_MESSAGE = 65535  # a DNS message over TCP
+# Header, zone section and TSIG record: under 700 octets even with 255-octet zone and key names.
+_RESERVE = 1024
+_RR_FIXED = 10  # type, class, TTL and RDLENGTH of a resource record
+
+
+def tlsa_rdata(record: TLSAData) -> dns.rdata.Rdata:
+    wire = record.to_wire()
+    return dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.TLSA, wire, 0, len(wire))
+
+
+def _rdatas(rrset: RRset) -> list[dns.rdata.Rdata]:
+    return [tlsa_rdata(record) for record in sorted(rrset.records)]
+
+
+def build_update(
+    zone: str, changes: Iterable[Change], key: dns.tsig.Key
+) -> dns.update.UpdateMessage:
+    """One UPDATE: for each owner, require exactly the RRset read, then replace or delete it."""
+    update = dns.update.UpdateMessage(zone, keyring=key)
+    for change in changes:
+        name = dns.name.from_text(change.owner.name)
+        if change.before and change.before.records:
+            # Rdatas, not an rdataset: the prerequisite TTL must be 0 (BIND answers FORMERR).
+            update.present(name, *_rdatas(change.before))
+        else:
+            update.absent(name, dns.rdatatype.TLSA)
+        if change.after and change.after.records:
+            update.replace(name, change.after.ttl, *_rdatas(change.after))
+        else:
+            update.delete(name, dns.rdatatype.TLSA)
+    return update
+
+
+def wire_size(change: Change) -> int:
+    """The octets `change` adds to an UPDATE, without name compression (so never less)."""
+    name = len(dns.name.from_text(change.owner.name).to_digestable()) + _RR_FIXED
+    before = change.before.records if change.before else frozenset()
+    after = change.after.records if change.after else frozenset()
+    # Prerequisite: one RR per record read, or one "does not exist" RR; update: delete + adds.
+    count = (len(before) or 1) + 1 + len(after)
+    return count * name + sum(3 + len(record.data) for record in (*before, *after))
+
+
+def split(changes: Sequence[Change], limit: int = MAX_MESSAGE) -> list[tuple[Change, ...]]:
+    """The changes in order, cut into groups whose UPDATE fits `limit` octets; owners stay whole."""
+    groups: list[tuple[Change, ...]] = []
+    group: list[Change] = []
+    size = _RESERVE
+    for change in changes:
+        cost = wire_size(change)
+        if _RESERVE + cost > limit:
+            raise ProviderError(
+                f"the TLSA change of {change.owner} alone needs {cost} octets, more than one "
+                f"DNS UPDATE can carry ({limit}); publish fewer or smaller records"
+            )
+        if size + cost > limit:
+            groups.append(tuple(group))
+            group, size = [], _RESERVE
+        group.append(change)
+        size += cost
+    if group:
+        groups.append(tuple(group))
+    return groups
+
+
+def rrset_at(owner: Owner, rrsets: Iterable[dns.rrset.RRset]) -> RRset | None:
+    """The TLSA RRset of `owner` among `rrsets` (an answer section), or None."""
+    name = dns.name.from_text(owner.name)
+    for rrset in rrsets:
+        if rrset.name != name:
+            continue
+        if rrset.rdtype == dns.rdatatype.CNAME:
+            raise ProviderError(
+                f"{owner} is an alias (CNAME), and a DNS server ignores TLSA records added next "
+                "to one: remove the CNAME, or publish at its target yourself"
+            )
+        if rrset.rdtype == dns.rdatatype.TLSA:
+            records = frozenset(
+                TLSAData(rdata.usage, rdata.selector, rdata.mtype, rdata.cert) for rdata in rrset
+            )
+            return RRset(owner, rrset.ttl, records)
+    return None
