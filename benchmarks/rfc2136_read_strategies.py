@@ -20,7 +20,7 @@ import dns.flags
 import dns.message
 import dns.query
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
 from tests.testbed import start_lab
 from tlsagen.provider import ProviderSettings
