@@ -126,3 +126,15 @@ def test_rrset_at_reads_tlsa_and_refuses_a_cname() -> None:
     cname = dns.rrset.from_text(name.name, 120, "IN", "CNAME", "elsewhere.example.test.")
     with pytest.raises(ProviderError, match="is an alias"):
         rrset_at(name, [cname])
+
+
+def test_rrset_in_pieces_is_read_whole() -> None:
+    """A zone transfer may carry one RRset in several pieces (across messages): all count."""
+    owner = Owner.for_service("mx.example.test", 25)
+    first, second = record("a"), record("b", "3 1 2")
+    pieces = [
+        dns.rrset.from_text(owner.name, 300, "IN", "TLSA", first.to_text()),
+        dns.rrset.from_text("other.example.test.", 300, "IN", "A", "192.0.2.1"),
+        dns.rrset.from_text(owner.name, 300, "IN", "TLSA", second.to_text()),
+    ]
+    assert rrset_at(owner, pieces) == rrset(owner, 300, [first, second])

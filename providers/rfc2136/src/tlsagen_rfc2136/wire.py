@@ -12,6 +12,7 @@ import dns.rrset
 import dns.tsig
 import dns.update
 
+from tlsagen.dns import to_rrset
 from tlsagen.errors import ProviderError
 from tlsagen.records import Change, Owner, RRset
 from tlsagen.tlsa import TLSAData
@@ -83,8 +84,10 @@ def split(changes: Sequence[Change], limit: int = MAX_MESSAGE) -> list[tuple[Cha
 
 
 def rrset_at(owner: Owner, rrsets: Iterable[dns.rrset.RRset]) -> RRset | None:
-    """The TLSA RRset of `owner` among `rrsets` (an answer section), or None."""
+    """The TLSA RRset of `owner` among `rrsets` (an answer section, or a zone transfer, where one
+    RRset may come in several pieces), or None."""
     name = dns.name.from_text(owner.name)
+    pieces = []
     for rrset in rrsets:
         if rrset.name != name:
             continue
@@ -94,8 +97,8 @@ def rrset_at(owner: Owner, rrsets: Iterable[dns.rrset.RRset]) -> RRset | None:
                 "to one: remove the CNAME, or publish at its target yourself"
             )
         if rrset.rdtype == dns.rdatatype.TLSA:
-            records = frozenset(
-                TLSAData(rdata.usage, rdata.selector, rdata.mtype, rdata.cert) for rdata in rrset
-            )
-            return RRset(owner, rrset.ttl, records)
-    return None
+            pieces.append(to_rrset(owner, rrset))
+    if not pieces:
+        return None
+    records = frozenset(record for piece in pieces for record in piece.records)
+    return RRset(owner, min(piece.ttl for piece in pieces), records)
