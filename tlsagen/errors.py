@@ -51,6 +51,18 @@ class ChangesPending(TlsagenError):
     exit_code = 8
 
 
+class LateKeyError(TlsagenError):
+    """A renewed key went live before its records were published; they are published now."""
+
+    exit_code = 9
+
+
+class DeployError(TlsagenError):
+    """Installing a certificate or reloading the server failed; the previous files are back."""
+
+    exit_code = 10
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "internal error (traceback only with --debug)",
@@ -61,4 +73,6 @@ EXIT_CODES: dict[int, str] = {
     6: "unsafe: a safety gate refused the step",
     7: "mismatch: a live key is not covered by any record",
     8: "changes pending (plan --exit-code)",
+    9: "warning: a renewed key went live before its records were published (now published)",
+    10: "deploy failed: the reload command failed, the previous certificate files are back",
 }

@@ -83,7 +83,7 @@ def octodns(records: Sequence[Record], zone_name: str | None = None) -> str:
                 f"  - certificate_usage: {r.data.usage}\n"
                 f"    selector: {r.data.selector}\n"
                 f"    matching_type: {r.data.matching_type}\n"
-                f"    certificate_association_data: {r.data.data.hex()}\n"
+                f"    certificate_association_data: '{r.data.data.hex()}'\n"
             )
     return "".join(lines)
 

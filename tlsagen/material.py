@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from tlsagen.errors import InputError
 
@@ -31,6 +32,7 @@ _KEY_LABELS = {
     b"ENCRYPTED PRIVATE KEY",
     b"RSA PRIVATE KEY",
     b"EC PRIVATE KEY",
+    b"DSA PRIVATE KEY",  # read only to be reported as an unsupported key type
 }
 _PUBLIC_LABELS = {b"PUBLIC KEY", b"RSA PUBLIC KEY"}
 _CSR_LABELS = {b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST"}
@@ -175,19 +177,26 @@ def _from_certificates(source: str, ders: list[bytes]) -> Material:
     return Material(source, "certificate", spki, tuple(ders), key_type, warnings)
 
 
-def _from_private_key(source: str, data: bytes, pem: bool, password: bytes | None) -> Material:
+def _load_private_key(data: bytes, pem: bool, password: bytes | None) -> PrivateKeyTypes:
+    """The key; TypeError when it is encrypted and no password is given."""
     loader = serialization.load_pem_private_key if pem else serialization.load_der_private_key
     try:
-        key = loader(data, password=password)
-    except TypeError as exc:
+        return loader(data, password=password)
+    except TypeError:
         if password is None:
-            raise _bad(
-                source,
-                "the private key is encrypted",
-                "give its password with --password-file or TLSAGEN_KEY_PASSWORD",
-            ) from None
+            raise
+        # A password (say from TLSAGEN_KEY_PASSWORD) given for a key that is not encrypted.
+        return loader(data, password=None)
+
+
+def _from_private_key(source: str, data: bytes, pem: bool, password: bytes | None) -> Material:
+    try:
+        key = _load_private_key(data, pem, password)
+    except TypeError:
         raise _bad(
-            source, f"cannot decrypt the private key ({exc})", "check the password"
+            source,
+            "the private key is encrypted",
+            "give its password with --password-file or TLSAGEN_KEY_PASSWORD",
         ) from None
     except ValueError as exc:
         text = str(exc).lower()
@@ -205,27 +214,16 @@ def _from_private_key(source: str, data: bytes, pem: bool, password: bytes | Non
     return Material(source, "private key", _spki_der(public), (), key_type, warnings)  # type: ignore[arg-type]
 
 
-def _from_public_key(source: str, data: bytes, label: bytes | None) -> Material:
+def _from_public_key(source: str, der: bytes) -> Material:
     try:
-        if label == b"RSA PUBLIC KEY":
-            key = serialization.load_der_public_key(_pkcs1_to_spki(data))
-            spki = _spki_der(key)  # type: ignore[arg-type]
-        else:
-            key = serialization.load_der_public_key(data)
-            spki = data
+        key = serialization.load_der_public_key(der)  # SPKI, or PKCS#1 RSAPublicKey
+        _, start, _ = _tlv(der, 0)
+        is_spki = _tlv(der, start)[0] == 0x30  # SPKI opens with its AlgorithmIdentifier SEQUENCE
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise _bad(source, f"cannot read the public key ({exc})", "check the file") from None
     key_type, warnings = describe_key(key, source)
+    spki = der if is_spki else _spki_der(key)  # type: ignore[arg-type]
     return Material(source, "public key", spki, (), key_type, warnings)
-
-
-def _pkcs1_to_spki(pkcs1: bytes) -> bytes:
-    key = serialization.load_pem_public_key(
-        b"-----BEGIN RSA PUBLIC KEY-----\n"
-        + base64.encodebytes(pkcs1)
-        + b"-----END RSA PUBLIC KEY-----\n"
-    )
-    return _spki_der(key)  # type: ignore[arg-type]
 
 
 def _from_csr(source: str, der: bytes) -> Material:
@@ -294,7 +292,7 @@ def _parse_pem(source: str, data: bytes, password: bytes | None) -> Material:
         if label in _KEY_LABELS:
             return _from_private_key(source, block, True, password)
         if label in _PUBLIC_LABELS:
-            return _from_public_key(source, der, label)
+            return _from_public_key(source, der)
         if label in _CSR_LABELS:
             return _from_csr(source, der)
     unknown = sorted(label.decode() for label in labels - _IGNORED_LABELS)
@@ -324,7 +322,7 @@ def _parse_der(source: str, data: bytes, password: bytes | None) -> Material:
     except (ValueError, UnsupportedAlgorithm):
         pass
     else:
-        return _from_public_key(source, data, None)
+        return _from_public_key(source, data)
     try:
         serialization.load_der_private_key(data, password=None)
     except TypeError:

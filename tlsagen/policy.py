@@ -39,10 +39,10 @@ def lint_params(params: Sequence[Params], port: int) -> list[str]:
                 f"{p}: a SHA-512 record should come with {p.usage} {p.selector} 1 "
                 "(SHA-256 is the one every client implements)"
             )
-        if p.usage == 2:
+        if p.usage == 2 and not any(q.usage == 3 for q in chosen):
             warnings.append(
                 f"{p}: DANE-TA pins the issuing CA; when the CA rotates intermediates "
-                "(Let's Encrypt does) the record stops matching; keep 3 1 1 beside it"
+                "(Let's Encrypt does) the record stops matching; publish 3 1 1 beside it"
             )
     return warnings
 

@@ -6,9 +6,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import dns.exception
-import dns.name
-
 from tlsagen.errors import UsageError
 from tlsagen.tlsa import TLSAData
 
@@ -18,25 +15,36 @@ _LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 def host_name(host: str) -> str:
     """An absolute, lowercase A-label host name (`mx1.example.com.`); UsageError with the reason."""
-    text = host.strip()
-    if not text or text == ".":
+    text = host.strip().removesuffix(".")
+    if not text:
         raise UsageError("host name is empty")
-    try:
-        name = dns.name.from_unicode(
-            text.rstrip(".") + ".", idna_codec=dns.name.IDNA_2008_Practical
-        )
-    except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
-        raise UsageError(f"host name '{host}' is not valid: {exc}") from None
-    for label in name.labels[:-1]:
-        ascii_label = label.decode("ascii", "replace").lower()
-        if not _LDH_LABEL.match(ascii_label):
+    if not text.isascii():
+        import idna  # only Unicode names need it, and it is slow to import
+
+        try:
+            text = idna.encode(text, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise UsageError(f"host name '{host}' is not valid: {exc}") from None
+    name = text.lower() + "."
+    for label in name.split(".")[:-1]:
+        if not label:
+            raise UsageError(f"host name '{host}' is not valid: it has an empty label")
+        if len(label) > 63:
+            raise UsageError(f"host name '{host}' is not valid: label '{label}' is over 63 octets")
+        if not _LDH_LABEL.match(label):
             raise UsageError(
-                f"host name '{host}': label '{ascii_label}' may hold only letters, digits and "
-                "inner hyphens"
+                f"host name '{host}': label '{label}' may hold only letters, digits and inner "
+                "hyphens"
             )
-    if len(name.labels) < 2:
-        raise UsageError(f"host name '{host}' is not valid: it has no labels")
-    return name.to_text().lower()
+    _check_length("host name", name)
+    return name
+
+
+def _check_length(what: str, name: str) -> None:
+    """UsageError when an absolute name is over 255 octets in wire form (a length octet for each
+    label, one for the root)."""
+    if len(name) + 1 > 255:
+        raise UsageError(f"{what} {name} is longer than 255 octets")
 
 
 @dataclass(frozen=True, order=True)
@@ -52,8 +60,7 @@ class Owner:
         if proto not in PROTOCOLS:
             raise UsageError(f"protocol '{proto}' is not one of {', '.join(PROTOCOLS)}")
         name = f"_{port}._{proto}.{host_name(host)}"
-        if len(dns.name.from_text(name).to_digestable()) > 255:
-            raise UsageError(f"owner name {name} is longer than 255 octets")
+        _check_length("owner name", name)
         return cls(name)
 
     @classmethod

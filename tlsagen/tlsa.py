@@ -37,7 +37,7 @@ def _mnemonic(member: IntEnum) -> str:
 
 def _parse_field(text: str, enum: type[IntEnum], field: str) -> int:
     """A field from its number or RFC 7218 mnemonic (case-insensitive)."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         value = int(text)
         if value > 255:
             raise UsageError(f"{field} {text} is out of range 0-255")
@@ -159,7 +159,7 @@ def trust_anchor_index(material: Material, ta: str | None) -> int:
         return 1
     if ta == "root":
         return len(material.chain) - 1
-    if not ta.isdigit() or not 1 <= int(ta) < len(material.chain):
+    if not (ta.isascii() and ta.isdigit()) or not 1 <= int(ta) < len(material.chain):
         raise UsageError(
             f"--ta {ta}: the chain in {material.source} has CA positions 1 to "
             f"{len(material.chain) - 1} (or 'root')"

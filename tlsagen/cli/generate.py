@@ -12,7 +12,7 @@ import typer
 
 from tlsagen import formats, material, policy
 from tlsagen.errors import UnsafeError, UsageError
-from tlsagen.records import Owner
+from tlsagen.records import Owner, host_name
 from tlsagen.tlsa import DEFAULT_PARAMS, Params, compute
 
 log = logging.getLogger("tlsagen")
@@ -66,7 +66,7 @@ def generate(
         raise UsageError(f"--format {fmt}: use one of {', '.join(formats.FORMATS)}")
     owner = Owner.for_service(host, port, proto.lower())
     chosen = [Params.parse(text) for text in params or []] or [DEFAULT_PARAMS]
-    zone_name = Owner.for_service(zone, 1).host if zone else None
+    zone_name = host_name(zone) if zone else None
     password = read_password(password_file)
     warnings = policy.lint_params(chosen, port)
     records = []

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tlsagen import provider
-
 
 def providers() -> None:
     """List the installed providers (entry points in the group tlsagen.providers)."""
+    from tlsagen import provider  # importlib.metadata is slow to import: only this command needs it
+
     found = provider.installed()
     if not found:
         print("no providers installed; pip install tlsagen[all]")
