@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,19 @@ def test_any_pem_body_gives_material_or_an_input_error(
         material.parse("f", pem.encode())
     except InputError as exc:
         assert str(exc).startswith("f: ")
+
+
+def test_a_private_key_readable_by_others_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = tmp_path / "key.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
+    key.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="tlsagen"):
+        material.read_source(str(key))
+    assert "private key file" in caplog.text and "chmod 600" in caplog.text
+    caplog.clear()
+    key.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="tlsagen"):
+        material.read_source(str(key))
+    assert caplog.text == ""

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from tlsagen.config_values import warn_if_exposed
 from tlsagen.errors import InputError
 
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -380,4 +381,7 @@ def read_source(source: str, password: bytes | None = None) -> Material:
             "directory holds no fullchain.pem or cert.pem",
             "give a certificate file or a certbot lineage directory (/etc/letsencrypt/live/NAME)",
         )
-    return parse(source, read_bytes(path, source), password)
+    material = parse(source, read_bytes(path, source), password)
+    if material.kind == "private key":
+        warn_if_exposed(path, "private key file")
+    return material
