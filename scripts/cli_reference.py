@@ -34,12 +34,22 @@ def reference() -> str:
     ]
     lines += ["## tlsagen", "", root.help or "", "", "| option | meaning |", "|---|---|"]
     lines += [_option(p) for p in root.params if p.param_type_name == "option"]
-    for name in root.list_commands(context):
-        command = root.get_command(context, name)
+    lines += _commands(root, context, "tlsagen")
+    return "\n".join(lines) + "\n"
+
+
+def _commands(group: Any, context: Any, prefix: str) -> list[str]:
+    """A section per command; the commands of a group (`rollover`) each get their own."""
+    lines = []
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         assert command is not None
         usage = " ".join(command.collect_usage_pieces(context))
-        lines += ["", f"## tlsagen {name}", "", f"`tlsagen {name} {usage}`", ""]
+        lines += ["", f"## {prefix} {name}", "", f"`{prefix} {name} {usage}`", ""]
         lines += [(command.help or "").strip(), ""]
+        if hasattr(command, "list_commands"):
+            lines += _commands(command, context, f"{prefix} {name}")
+            continue
         arguments = [p for p in command.params if p.param_type_name == "argument"]
         for argument in arguments:
             lines.append(
@@ -49,7 +59,7 @@ def reference() -> str:
             lines.append("")
         lines += ["| option | meaning |", "|---|---|"]
         lines += [_option(p) for p in command.params if p.param_type_name == "option"]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 
 from tlsagen.config_values import (
     check_keys,
+    get_float,
     get_int,
     get_str,
     get_str_list,
@@ -25,7 +26,7 @@ CONFIG_ENV = "TLSAGEN_CONFIG"
 SEARCH_PATH = (Path("tlsagen.toml"), Path("/etc/tlsagen/tlsagen.toml"))
 DEFAULT_TTL = 3600
 
-_DEFAULTS_KEYS = ("ttl", "params", "provider", "resolver")
+_DEFAULTS_KEYS = ("ttl", "params", "provider", "resolver", "state", "margin")
 _SERVICE_KEYS = (
     "name",
     "hosts",
@@ -37,13 +38,29 @@ _SERVICE_KEYS = (
     "params",
     "ttl",
     "provider",
+    "deploy",
+    "probe",
+    "starttls",
 )
+STARTTLS = ("smtp", "imap", "pop3", "none")
+_DEPLOY_KEYS = ("cert", "key", "reload", "timeout")
+DEFAULT_RELOAD_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
 class ProviderConfig:
     kind: str  # the provider type: "rfc2136", "route53", ...
     settings: ProviderSettings
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Where the server reads its certificate and key (written only by tlsagen), how to reload."""
+
+    cert: Path  # the full chain, leaf first
+    key: Path
+    reload: tuple[str, ...]  # argv, run without a shell
+    timeout: float = DEFAULT_RELOAD_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,10 @@ class Service:
     params: tuple[Params, ...]
     ttl: int
     provider: str
+    private_key: str | None = None  # `key` when `cert` is given too: the certificate's key
+    deploy: Deploy | None = None  # tlsagen installs `current` here once its gate has passed
+    probe: bool = True  # under rollover, connect to every address to see the key it presents
+    starttls: str | None = None  # "smtp", "imap", "pop3" or "none" (None: by port)
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,8 @@ class Config:
     resolver: Endpoint | None
     providers: Mapping[str, ProviderConfig]
     services: tuple[Service, ...]
+    state: Path | None = None  # the state file (None: the default for this user)
+    margin: float | None = None  # seconds added to the deploy wait (None: the default)
 
 
 def find(explicit: Path | None) -> Path:
@@ -117,6 +140,9 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
     params = _params(get_str_list(defaults, "params", where), where) or (DEFAULT_PARAMS,)
     resolver_text = get_str(defaults, "resolver", where)
     resolver = parse_endpoint(resolver_text, f"{where} resolver") if resolver_text else None
+    state_text = get_str(defaults, "state", where)
+    state = resolve_path(state_text, base_dir) if state_text else None
+    margin = get_float(defaults, "margin", where, 0.0) if "margin" in defaults else None
 
     providers = {}
     for name, raw in _table(data.get("providers", {}), f"{path} [providers]").items():
@@ -156,7 +182,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
                 )
             seen[owner] = service.name
     services = tuple(replace(s, provider=s.provider or default_provider or "") for s in services)
-    return Config(path, resolver, providers, services)
+    return Config(path, resolver, providers, services, state, margin)
 
 
 def _service(
@@ -186,6 +212,11 @@ def _service(
         raise InputError(f"{where}: give 'cert' (certificate, chain or lineage dir) or 'key'")
     next_keys = get_str_list(table, "next-key", where)
     base = path.parent
+    keys = get_str_list(table, "key", where)
+    private_key = str(resolve_path(keys[0], base)) if len(keys) == 1 and current != keys else None
+    deploy = _deploy(table.get("deploy"), f"{where} deploy", base) if "deploy" in table else None
+    if deploy is not None and len(current) != 1:
+        raise InputError(f"{where}: 'deploy' needs exactly one 'cert' (the certificate to install)")
     return Service(
         name=name,
         owners=owners,
@@ -194,4 +225,44 @@ def _service(
         params=_params(get_str_list(table, "params", where), where) or params,
         ttl=get_int(table, "ttl", where, ttl) or ttl,
         provider=get_str(table, "provider", where) or "",
+        private_key=private_key,
+        deploy=deploy,
+        probe=_bool(table, "probe", where, True),
+        starttls=_starttls(table, where),
     )
+
+
+def _bool(table: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise InputError(f"{where} {key}: expected true or false, got {value!r}")
+    return value
+
+
+def _starttls(table: dict[str, Any], where: str) -> str | None:
+    value = get_str(table, "starttls", where)
+    if value is not None and value not in STARTTLS:
+        raise InputError(f"{where} starttls: expected one of {', '.join(STARTTLS)}")
+    return value
+
+
+def _deploy(value: Any, where: str, base: Path) -> Deploy:
+    table = _table(value, where)
+    check_keys(table, _DEPLOY_KEYS, where)
+    cert, key = get_str(table, "cert", where), get_str(table, "key", where)
+    if isinstance(table.get("reload"), str):
+        raise InputError(
+            f'{where} reload: give the command as a list, e.g. ["postfix", "reload"]; '
+            "it is run without a shell"
+        )
+    reload = get_str_list(table, "reload", where)
+    if not cert or not key or not reload:
+        raise InputError(
+            f"{where}: give cert and key (the paths the server reads) and reload (a command as "
+            'a list, e.g. ["systemctl", "reload", "postfix"])'
+        )
+    cert_path, key_path = resolve_path(cert, base), resolve_path(key, base)
+    if cert_path == key_path:
+        raise InputError(f"{where}: cert and key must be two different files")
+    timeout = get_float(table, "timeout", where, DEFAULT_RELOAD_TIMEOUT)
+    return Deploy(cert_path, key_path, tuple(reload), timeout)

@@ -1,19 +1,23 @@
-"""The steps of a run, in order: read key material, read DNS, diff, gate, apply, wait."""
+"""The steps of a run, in order: read key material, read DNS, plan the rollover, diff, gate,
+apply, wait, deploy, remember."""
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
-from tlsagen import dns, material, policy
+from tlsagen import deploy, dns, hooks, keys, material, policy, rollover, slots
 from tlsagen.config import Config, Service
-from tlsagen.errors import ProviderError, TlsagenError, UnsafeError
+from tlsagen.errors import ProviderError, TlsagenError, UnsafeError, UsageError
 from tlsagen.provider import Endpoint, Provider, load
 from tlsagen.records import Change, ChangeSet, Owner, RRset, diff, rrset
+from tlsagen.state import StateFile, default_path, locked, next_key_path
 from tlsagen.tlsa import TLSAData, compute
 
 Progress = Callable[[int, int], None]  # (owners confirmed on every server, owners to confirm)
@@ -45,9 +49,20 @@ class OwnerPlan:
 
 
 @dataclass(frozen=True)
+class ServicePlan:
+    """One service's rollover: its slots, steps and gates, and the files a deploy would install."""
+
+    service: Service
+    rollover: rollover.Rollover
+    managed: bool  # under rollover: deploy configured, or started by `rollover start` or a hook
+    staged: deploy.Files | None
+
+
+@dataclass(frozen=True)
 class Plan:
     owners: tuple[OwnerPlan, ...]
     warnings: tuple[str, ...]
+    services: tuple[ServicePlan, ...] = ()
 
     @property
     def pending(self) -> tuple[OwnerPlan, ...]:
@@ -87,25 +102,13 @@ def open_providers(config: Config, names: Iterable[str]) -> dict[str, Provider]:
     return opened
 
 
-@dataclass(frozen=True)
-class _Keys:
-    records: dict[TLSAData, str]
-    current: tuple[material.Material, ...]
-    warnings: tuple[str, ...]
+def state_path(config: Config) -> Path:
+    return config.state or default_path()
 
 
-def _service_keys(service: Service, now: datetime) -> _Keys:
-    records: dict[TLSAData, str] = {}
-    warnings: list[str] = []
-    current = tuple(material.read_source(source) for source in service.current)
-    nexts = tuple(material.read_source(source) for source in service.next_keys)
-    for role, found in [("current", m) for m in current] + [("next", m) for m in nexts]:
-        warnings += policy.lint_material(found, now)
-        for params in service.params:
-            records.setdefault(compute(found, params), f"{role}: {found.source}")
-    for port in sorted({owner.port for owner in service.owners}):
-        warnings += policy.lint_params(service.params, port)
-    return _Keys(records, current, tuple(warnings))
+def _read_slots(config: Config, service: Service, now: datetime, managed: bool) -> slots.Slots:
+    generated = next_key_path(state_path(config), service.name)
+    return slots.read(service, now, generated, config.resolver, probing=managed)
 
 
 def _matches_live_key(record: TLSAData, live: Iterable[material.Material]) -> str | None:
@@ -135,43 +138,154 @@ def _unsafe_reason(
     return None
 
 
-def make_plan(config: Config, providers: Mapping[str, Provider], now: datetime) -> Plan:
-    """Read key material and DNS; pair each owner's desired RRset with the one DNS holds."""
-    warnings: list[str] = []
-    keys = {}
-    for service in config.services:
-        keys[service.name] = _service_keys(service, now)
-        warnings += keys[service.name].warnings
+Held = dict[Owner, tuple[str, str, RRset | None]]  # owner -> (provider, zone, what DNS holds)
+
+
+def _read_dns(providers: Mapping[str, Provider], services: Sequence[Service]) -> Held:
+    """What DNS holds for every owner of `services`, read zone by zone through its provider."""
+    held: Held = {}
     by_provider: dict[str, list[Service]] = defaultdict(list)
-    for service in config.services:
+    for service in services:
         by_provider[service.provider].append(service)
-    owners: list[OwnerPlan] = []
-    for name, services in sorted(by_provider.items()):
+    for name, grouped in sorted(by_provider.items()):
         provider = providers[name]
-        service_of = {owner: s for s in services for owner in s.owners}
-        zones = provider.zones(list(service_of))
         by_zone: dict[str, list[Owner]] = defaultdict(list)
-        for owner, zone in zones.items():
+        for owner, zone in provider.zones([o for s in grouped for o in s.owners]).items():
             by_zone[zone].append(owner)
-        for zone, zone_owners in sorted(by_zone.items()):
-            held = provider.read(zone, zone_owners)
-            for owner in sorted(zone_owners):
-                service = service_of[owner]
-                service_keys = keys[service.name]
-                desired = rrset(owner, service.ttl, service_keys.records)
-                warnings += policy.lint_rrset_size(owner.name, len(desired.records))
-                owners.append(
-                    OwnerPlan(
-                        service=service.name,
-                        provider=name,
-                        zone=zone,
-                        desired=desired,
-                        current=held.get(owner),
-                        roles=service_keys.records,
-                        unsafe=_unsafe_reason(held.get(owner), desired, service_keys.current),
-                    )
-                )
-    return Plan(tuple(owners), tuple(dict.fromkeys(warnings)))
+        for zone, owners in sorted(by_zone.items()):
+            found = provider.read(zone, owners)
+            held.update({owner: (name, zone, found.get(owner)) for owner in owners})
+    return held
+
+
+@dataclass
+class _Served:
+    """What every authoritative server serves at each owner, the largest TTL one serves, and
+    the servers that did not answer."""
+
+    records: dict[Owner, frozenset[TLSAData]] = field(default_factory=dict)
+    ttl: dict[Owner, int] = field(default_factory=dict)
+    silent: set[str] = field(default_factory=set)
+
+    def add(self, owner: Owner, found: RRset | None) -> None:
+        records = found.records if found else frozenset()
+        before = self.records.get(owner)
+        self.records[owner] = records if before is None else before & records
+        if found is not None:
+            self.ttl[owner] = max(self.ttl.get(owner, 0), found.ttl)
+
+
+def _ask_servers(
+    providers: Mapping[str, Provider], held: Held, owners: Collection[Owner]
+) -> _Served:
+    """Ask every authoritative server what it serves at each owner.
+
+    A provider that lists no servers (its `apply` waits until the change is live) serves what
+    it holds.
+    """
+    served = _Served()
+    jobs: list[tuple[Endpoint, Owner]] = []
+    for owner in owners:
+        name, zone, found = held[owner]
+        servers = providers[name].servers(zone)
+        if not servers:
+            served.add(owner, found)
+        jobs += [(server, owner) for server in servers]
+
+    def ask(job: tuple[Endpoint, Owner]) -> RRset | ProviderError | None:
+        try:
+            return dns.tlsa_at(*job)
+        except ProviderError as exc:
+            return exc
+
+    with ThreadPoolExecutor(POLL_WORKERS) as pool:
+        for (server, owner), answer in zip(jobs, pool.map(ask, jobs), strict=True):
+            if isinstance(answer, ProviderError):
+                served.silent.add(str(server))
+            else:
+                served.add(owner, answer)
+    return served
+
+
+def _margin_warning(config: Config, service: Service) -> list[str]:
+    default = rollover.margin_for(service.ttl, None)
+    if config.margin is None or config.margin >= default:
+        return []
+    return [
+        f"[defaults] margin = {config.margin:g} s is below the default for service "
+        f"{service.name} ({default:g} s with TTL {service.ttl} s); keep it only in test setups"
+    ]
+
+
+def _view(service: Service, found: slots.Slots, held: Held, served: _Served) -> rollover.View:
+    records = [held[o][2] for o in service.owners]
+    observed = [served.records.get(o, frozenset()) for o in service.owners]
+    ttls = [rr.ttl for rr in records if rr] + [served.ttl.get(o, 0) for o in service.owners]
+
+    def key(item: material.Material) -> rollover.Key:
+        return slots.key(item, service.params)
+
+    return rollover.View(
+        ttl=service.ttl,
+        current=tuple(key(m) for m in found.current),
+        presented=tuple(key(m) for m in found.presented),
+        live=frozenset(slots.key_id(m) for m in found.live) if found.live else None,
+        staged=key(found.staged.chain) if found.staged else None,
+        nexts=tuple(key(m) for m in found.nexts),
+        held=frozenset(r for rr in records if rr for r in rr.records),
+        held_ttl=max(ttls, default=None) or None,
+        served=frozenset.intersection(*observed) if observed else frozenset(),
+        silent=tuple(sorted(served.silent)),
+        managed=service.deploy is not None,
+    )
+
+
+def make_plan(
+    config: Config,
+    providers: Mapping[str, Provider],
+    now: datetime,
+    memories: Mapping[str, rollover.Memory] | None = None,
+    only: Collection[str] | None = None,
+    emergency: bool = False,
+) -> Plan:
+    """Read key material and DNS, plan each service's rollover, and pair each owner's desired
+    RRset with the one DNS holds.
+
+    With `memories` (the state) the services under rollover are observed too: their servers are
+    probed and every authoritative server is asked what it serves. `only` limits the services.
+    """
+    services = [s for s in config.services if only is None or s.name in only]
+    remembered = memories or {}
+    managed = {
+        s.name: s.deploy is not None or remembered.get(s.name, rollover.Memory()).managed
+        for s in services
+    }
+    observing = {s.name for s in services if memories is not None and managed[s.name]}
+    found = {s.name: _read_slots(config, s, now, s.name in observing) for s in services}
+    warnings = [w for s in services for w in (*found[s.name].warnings, *_margin_warning(config, s))]
+    held = _read_dns(providers, services)
+    watched = [o for s in services if s.name in observing for o in s.owners]
+    served = _ask_servers(providers, held, watched)
+    owners: list[OwnerPlan] = []
+    planned: list[ServicePlan] = []
+    for service in services:
+        view = _view(service, found[service.name], held, served)
+        memory = remembered.get(service.name, rollover.Memory())
+        result = rollover.plan(view, memory, now, config.margin, emergency)
+        planned.append(
+            ServicePlan(service, result, managed[service.name], found[service.name].staged)
+        )
+        for owner in service.owners:
+            name, zone, current = held[owner]
+            desired = rrset(owner, service.ttl, result.records)
+            warnings += policy.lint_rrset_size(owner.name, len(desired.records))
+            live = (*found[service.name].current, *found[service.name].presented)
+            unsafe = _unsafe_reason(current, desired, live)
+            owners.append(
+                OwnerPlan(service.name, name, zone, desired, current, result.records, unsafe)
+            )
+    owners.sort(key=lambda item: (item.provider, item.zone, item.owner))
+    return Plan(tuple(owners), tuple(dict.fromkeys(warnings)), tuple(planned))
 
 
 def apply(plan: Plan, providers: Mapping[str, Provider]) -> list[tuple[str, str]]:
@@ -246,3 +360,248 @@ def wait_for_servers(
         seconds = finished.get((zone, server), clock() - started)
         reports.append(ServerReport(zone, server, serial, tuple(w.owner for w in wanted), seconds))
     return reports
+
+
+# --- rollover ------------------------------------------------------------------------------------
+
+MAX_PASSES = 6  # publish, observe, deploy, retire, observe: an emergency takes five
+
+
+@dataclass
+class RolloverResult:
+    """What `advance` did: its first and last plans, zones updated, servers' reports, deploys."""
+
+    first: Plan
+    plan: Plan
+    applied: list[tuple[str, str]] = field(default_factory=list)
+    servers: list[ServerReport] = field(default_factory=list)
+    deployed: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+    @property
+    def lagging(self) -> list[ServerReport]:
+        return [report for report in self.servers if report.missing]
+
+    def refused(self) -> list[tuple[str, rollover.Step]]:
+        """(service, step) for each step whose gate is still closed."""
+        return [
+            (item.service.name, step)
+            for item in self.plan.services
+            for step in item.rollover.steps
+            if not step.gate.passed
+        ]
+
+
+@contextmanager
+def open_state(config: Config, only: Collection[str] | None = None) -> Iterator[StateFile]:
+    """The state, locked when a service of the run is under rollover; else read, never written."""
+    path = state_path(config)
+    reading = StateFile(path, writable=False)
+    services = [s for s in config.services if only is None or s.name in only]
+    if any(s.deploy is not None or reading.get(s.name).managed for s in services):
+        with locked(path) as state:
+            yield state
+    else:
+        yield reading
+
+
+def remember(state: StateFile, plan: Plan) -> None:
+    """Store what this plan observed of every service under rollover."""
+    for item in plan.services:
+        if item.managed:
+            state.put(item.service.name, item.rollover.memory)
+
+
+def put_under_rollover(state: StateFile, services: Iterable[str]) -> None:
+    for name in services:
+        state.put(name, replace(state.get(name), managed=True))
+
+
+def advance(
+    config: Config,
+    providers: Mapping[str, Provider],
+    state: StateFile,
+    clock: Callable[[], datetime],
+    only: Collection[str] | None = None,
+    emergency: bool = False,
+    deploying: bool = True,
+    timeout: float = 300.0,
+    progress: Progress | None = None,
+) -> RolloverResult:
+    """Carry out every step whose gate is open: publish, deploy (and reload), retire.
+
+    Each pass plans from a fresh observation and stores it, so a crash at any point leaves a
+    state the next run continues from. A DNS change is followed by waiting for every server
+    and observing again; a deploy by observing again. Closed gates are left for the caller to
+    report (`refused`).
+    """
+    services = [s for s in config.services if only is None or s.name in only]
+    recovered = []
+    for service in services:
+        if deploying and service.deploy is not None:
+            done = deploy.recover(service.deploy)
+            if done:
+                recovered.append(f"service {service.name}: {done}")
+    first = make_plan(config, providers, clock(), state.memories, only, emergency)
+    result = RolloverResult(first, first, recovered=recovered)
+    for _ in range(MAX_PASSES):
+        plan = result.plan
+        remember(state, plan)
+        if plan.pending:
+            result.applied += apply(plan, providers)
+            result.servers = wait_for_servers(plan, providers, timeout, progress)
+            if result.lagging:
+                break
+        else:
+            due = [
+                item
+                for item in plan.services
+                if deploying and (step := item.rollover.step(rollover.DEPLOY)) and step.gate.passed
+            ]
+            if not due:
+                break
+            for item in due:
+                assert item.service.deploy is not None and item.staged is not None
+                deploy.install(item.service.deploy, item.staged)
+                result.deployed.append(item.service.name)
+        result.plan = make_plan(config, providers, clock(), state.memories, only, emergency)
+    return result
+
+
+def late_keys(
+    plan: Plan, before: Mapping[str, rollover.Memory], now: datetime, margin: float | None
+) -> list[str]:
+    """Why a just-renewed key of a service without `deploy` went live too early, per service.
+
+    `before` is the memory from before this run. A key the server was already seen presenting is
+    not new (a renewal that kept its key); a key whose records DNS held but tlsagen has no memory
+    of is given the benefit of the doubt.
+    """
+    late = []
+    held_by_service: dict[str, set[TLSAData]] = defaultdict(set)
+    for item in plan.owners:
+        if item.current is not None:
+            held_by_service[item.service] |= item.current.records
+    for entry in plan.services:
+        if entry.service.deploy is not None:
+            continue
+        name = entry.service.name
+        memory = before.get(name, rollover.Memory())
+        was_live = set(memory.live.keys.split(",")) if memory.live else set()
+        for slot in entry.rollover.slots:
+            if slot.role != rollover.CURRENT or slot.name in was_live:
+                continue
+            if not slot.records <= held_by_service[name]:
+                late.append(f"service {name}: the key of {slot.source} was not published before")
+            elif any(r in memory.published for r in slot.records):
+                key = rollover.Key(slot.name, slot.source, slot.records)
+                gate = rollover.deploy_gate(key, memory, now, margin)
+                if not gate.passed:
+                    late.append(
+                        f"service {name}: the key of {slot.source} went live too early: "
+                        f"{gate.reason}"
+                    )
+    return late
+
+
+@dataclass(frozen=True)
+class NextKey:
+    service: str
+    path: str
+    generated: bool  # False: an existing key was adopted
+    key_type: str
+
+
+def service_named(config: Config, name: str) -> Service:
+    for service in config.services:
+        if service.name == name:
+            return service
+    known = ", ".join(s.name for s in config.services) or "none"
+    raise UsageError(f"no service '{name}' in {config.path} (services: {known})")
+
+
+def ensure_next_key(
+    config: Config, state: StateFile, name: str, key_type: str | None, now: datetime
+) -> NextKey:
+    """Adopt the service's standing next key, or generate one; put the service under rollover.
+
+    A next key is any next-key file, dehydrated roll key, acme.sh KEY.next or key generated
+    before, that is not the key the server presents. A new one goes to the configured next-key
+    path, else to the state directory; it has the current key's type unless `key_type` says.
+    """
+    service = service_named(config, name)
+    found = _read_slots(config, service, now, managed=False)
+    live = {slots.key_id(m) for m in found.current}
+    waiting = [m for m in found.nexts if slots.key_id(m) not in live]
+    if waiting:
+        put_under_rollover(state, [name])
+        return NextKey(name, waiting[0].source, False, waiting[0].key_type)
+    target = (
+        Path(service.next_keys[0]) if service.next_keys else next_key_path(state_path(config), name)
+    )
+    if service.next_keys and target.exists():
+        raise UnsafeError(
+            f"next-key {target} is the key the server presents now; move it away from that "
+            f"path (keeping the copy the server reads), then run 'tlsagen rollover start {name}'"
+        )
+    model = found.current or ((found.staged.chain,) if found.staged else ())
+    if key_type is None and not model:
+        raise UsageError(f"service {name} has no current key to copy the type of; give --key-type")
+    kind = keys.key_type(key_type) if key_type else model[0].key_type
+    keys.write_new_key(target, kind)
+    put_under_rollover(state, [name])
+    return NextKey(name, str(target), True, kind)
+
+
+@dataclass
+class RenewalResult:
+    """What a renewal hook run found and did."""
+
+    renewal: hooks.Renewal
+    warnings: list[str]  # the ACME client's settings that would break the next renewal
+    late: list[str]  # keys that went live before their records were published
+    result: RolloverResult | None
+
+
+def _client_warnings(renewal: hooks.Renewal, service: Service) -> list[str]:
+    deploys = service.deploy is not None
+    if renewal.client == hooks.DEHYDRATED:
+        return hooks.dehydrated_warnings(service, deploys)
+    if renewal.client != hooks.CERTBOT:
+        return []
+    lineage = renewal.directories[0]
+    conf = hooks.certbot_conf_path(lineage)
+    try:
+        params = hooks.renewal_params(conf.read_text())
+    except OSError:
+        return [f"cannot read {conf}: certbot's renewal settings for {lineage.name} not checked"]
+    key_type = material.read_source(service.current[0]).key_type
+    return hooks.certbot_warnings(lineage.name, params, key_type, deploys)
+
+
+def after_renewal(
+    config: Config,
+    providers: Mapping[str, Provider],
+    renewal: hooks.Renewal,
+    clock: Callable[[], datetime],
+    timeout: float = 300.0,
+    progress: Progress | None = None,
+) -> RenewalResult:
+    """A renewal hook run: put the services using the renewed files under rollover, check the
+    ACME client's settings, then advance them (staging a new key when tlsagen deploys)."""
+    services = [s for s in config.services if renewal.concerns(s)]
+    names = [s.name for s in services]
+    found = RenewalResult(renewal, [], [], None)
+    if not services:
+        return found
+    for service in services:
+        found.warnings += _client_warnings(renewal, service)
+    with locked(state_path(config)) as state:
+        before = dict(state.memories)
+        put_under_rollover(state, names)
+        started = clock()
+        found.result = advance(
+            config, providers, state, clock, names, False, True, timeout, progress
+        )
+    found.late = late_keys(found.result.first, before, started, config.margin)
+    return found

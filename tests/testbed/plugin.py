@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from .acme import Pebble, start_pebble
 from .lab import start_lab
 from .model import DnsLab
 from .postfix import PostfixLab, start_postfix
@@ -43,3 +44,10 @@ def postfix_lab() -> Iterator[PostfixLab]:
         os.chmod(directory, 0o755)
         with start_postfix(Path(directory)) as lab:
             yield lab
+
+
+@pytest.fixture(scope="session")
+def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
+    """pebble, the ACME test CA, on loopback; it takes every challenge as valid."""
+    with start_pebble(tmp_path_factory.mktemp("pebble")) as found:
+        yield found

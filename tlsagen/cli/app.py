@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tlsagen import __version__
-from tlsagen.cli import check, generate, plan, providers, publish
+from tlsagen.cli import check, generate, hook, plan, providers, publish, rollover
 from tlsagen.errors import TlsagenError
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ app.command("plan")(plan.plan)
 app.command("publish")(publish.publish)
 app.command("providers")(providers.providers)
 app.command("check")(check.check)
+app.add_typer(rollover.app, name="rollover")
+app.command("hook")(hook.hook)
 
 
 def _version(value: bool) -> None:

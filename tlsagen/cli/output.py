@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tlsagen.engine import OwnerPlan, Plan, PublishResult, ServerReport
+from tlsagen.engine import OwnerPlan, Plan, PublishResult, RolloverResult, ServerReport
+from tlsagen.rollover import Gate
+from tlsagen.tlsa import TLSAData
 
 if TYPE_CHECKING:
     from tlsagen.check import HostReport, Live, Problem, Report
@@ -413,3 +416,134 @@ def show_check(report: Report, as_json: bool, strict: bool = False) -> None:
         _check_tables(report, strict)
     else:
         print(check_text(report, strict), end="")
+
+
+# --- rollover ------------------------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """`45s`, `1h 58m`, `2d 3h`: the two largest units."""
+    left = int(abs(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size or (unit == "s" and not parts):
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    return " ".join(parts[:2])
+
+
+def moment(when: datetime | None, now: datetime) -> str:
+    """`2026-11-28 14:00:00 UTC (in 1h 58m)`, or what it depends on when unknown."""
+    if when is None:
+        return "once every authoritative server is seen serving the records"
+    delta = (when - now).total_seconds()
+    relative = f"in {duration(delta)}" if delta > 0 else f"{duration(delta)} ago"
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({relative})"
+
+
+def _short(records: Iterable[TLSAData]) -> str:
+    return ", ".join(f"{r.to_text()[:22]}…" for r in sorted(records))
+
+
+def _held(plan: Plan, service: str) -> list[OwnerPlan]:
+    return [item for item in plan.owners if item.service == service]
+
+
+def rollover_text(plan: Plan, now: datetime) -> str:
+    lines = []
+    for item in plan.services:
+        service = item.service
+        how = f"deploys to {service.deploy.cert}" if service.deploy else "the server reads cert"
+        mode = "under rollover" if item.managed else "not under rollover (publish mirrors config)"
+        lines.append(f"{service.name}: {mode}; {how}")
+        for slot in item.rollover.slots:
+            dns = "in DNS" if slot.in_dns else "NOT in DNS"
+            since = f", served everywhere since {moment(slot.since, now)}" if slot.since else ""
+            lines.append(f"  {slot.role:<9}{_short(slot.records)}  {slot.source}  ({dns}{since})")
+        for owner in _held(plan, service.name):
+            held = owner.current
+            what = f"{len(held.records)} record(s), TTL {held.ttl}" if held else "no TLSA RRset"
+            lines.append(f"  DNS      {owner.owner}: {what}")
+        for step in item.rollover.steps:
+            state = "due" if step.gate.passed else f"waits until {moment(step.gate.opens, now)}"
+            lines.append(f"  {step.kind}: {state}: {step.gate.reason}")
+        if not item.rollover.steps:
+            lines.append("  nothing to do")
+    return "\n".join(lines) + "\n"
+
+
+def _gate_json(gate: Gate, now: datetime) -> dict[str, Any]:
+    return {
+        "passed": gate.passed,
+        "opens": gate.opens.isoformat() if gate.opens else None,
+        "opens_in_seconds": (
+            max(0, round((gate.opens - now).total_seconds())) if gate.opens else None
+        ),
+        "reason": gate.reason,
+    }
+
+
+def rollover_json(plan: Plan, now: datetime) -> dict[str, Any]:
+    services = []
+    for item in plan.services:
+        services.append(
+            {
+                "service": item.service.name,
+                "managed": item.managed,
+                "deploy": str(item.service.deploy.cert) if item.service.deploy else None,
+                "slots": [
+                    {
+                        "role": slot.role,
+                        "key": slot.name,
+                        "source": slot.source,
+                        "records": sorted(r.to_text() for r in slot.records),
+                        "in_dns": slot.in_dns,
+                        "served_since": slot.since.isoformat() if slot.since else None,
+                    }
+                    for slot in item.rollover.slots
+                ],
+                "dns": [
+                    {
+                        "owner": owner.owner.name,
+                        "ttl": owner.current.ttl if owner.current else None,
+                        "records": owner.current.texts() if owner.current else [],
+                    }
+                    for owner in _held(plan, item.service.name)
+                ],
+                "steps": [
+                    {
+                        "step": step.kind,
+                        "records": sorted(r.to_text() for r in step.records),
+                        "gate": _gate_json(step.gate, now),
+                    }
+                    for step in item.rollover.steps
+                ],
+            }
+        )
+    return {
+        "schema": SCHEMA,
+        "now": now.isoformat(),
+        "services": services,
+        "warnings": list(plan.warnings),
+    }
+
+
+def show_rollover(plan: Plan, now: datetime, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rollover_json(plan, now), indent=2))
+    else:
+        print(rollover_text(plan, now), end="")
+
+
+def rollover_result_lines(result: RolloverResult, now: datetime) -> list[str]:
+    """What an `advance` did, then what it left for later."""
+    lines = list(result.recovered)
+    if result.applied:
+        lines.append(plan_text(Plan(result.first.pending, ())).rstrip("\n"))
+    lines += server_lines(result.servers)
+    lines += [f"{name}: deployed and reloaded" for name in result.deployed]
+    for name, step in result.refused():
+        lines.append(
+            f"{name}: {step.kind} waits until {moment(step.gate.opens, now)}: {step.gate.reason}"
+        )
+    return lines

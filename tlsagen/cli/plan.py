@@ -22,12 +22,13 @@ def plan(
     ] = False,
 ) -> None:
     """Show each owner's desired and published TLSA records and the changes pending."""
-    from tlsagen import engine
+    from tlsagen import engine, state
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
 
     loaded, providers = open_config(config)
-    result = engine.make_plan(loaded, providers, datetime.now(UTC))
+    memories = state.load(engine.state_path(loaded))  # to keep what the rollover keeps
+    result = engine.make_plan(loaded, providers, datetime.now(UTC), memories)
     for warning in result.warnings:
         log.warning(warning)
     output.show_plan(result, as_json)

@@ -1,18 +1,38 @@
-"""`tlsagen publish`: apply the plan with every gate, then wait for every authoritative server."""
+"""`tlsagen publish`: apply the plan with every gate, then wait for every authoritative server.
+
+Run by certbot as a deploy hook (RENEWED_LINEAGE set) or by acme.sh as its reload command
+(CERT_PATH ... set), it acts on the services that use the renewed files (`run_renewal`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tlsagen.cli.common import ConfigOption, JsonOption
-from tlsagen.errors import ProviderError
+from tlsagen.errors import LateKeyError, ProviderError
+
+if TYPE_CHECKING:
+    from tlsagen.hooks import Renewal
 
 log = logging.getLogger("tlsagen")
+
+HOW_TO_STAGE = (
+    "To publish every new key before it goes live, let tlsagen deploy (add deploy = "
+    "{ cert, key, reload } to the service, see docs/rollover.md), or make the ACME client keep "
+    "its key or a standing next key (certbot: 'certbot reconfigure --cert-name NAME "
+    "--reuse-key'; dehydrated: PRIVATE_KEY_ROLLOVER=yes; acme.sh keeps its key by default)"
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def publish(
@@ -26,27 +46,40 @@ def publish(
     ] = True,
     timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the servers.")] = 300.0,
 ) -> None:
-    """Publish the planned TLSA records, then confirm every authoritative server serves them."""
-    from tlsagen import engine
+    """Publish the planned TLSA records, then confirm every authoritative server serves them.
+
+    As a certbot deploy hook (RENEWED_LINEAGE) or acme.sh reload command, it acts on the services
+    using the renewed certificate only.
+    """
+    from tlsagen import engine, hooks
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
 
-    loaded, providers = open_config(config)
-    plan = engine.make_plan(loaded, providers, datetime.now(UTC))
-    for warning in plan.warnings:
-        log.warning(warning)
-    result = engine.PublishResult(plan)
-    if dry_run:
-        output.show_plan(plan, as_json)
+    renewal = hooks.from_environment(os.environ)
+    if renewal is not None and not dry_run:
+        run_renewal(config, renewal, timeout)
         return
-    result.applied = engine.apply(plan, providers)
-    for name, zone in result.applied:
-        log.info("updated zone %s through provider %s", zone, name)
-    if not result.applied:
-        log.info(output.summary(plan))
-    if wait:
-        with output.progress("waiting for every authoritative server") as update:
-            result.servers = engine.wait_for_servers(plan, providers, timeout, update)
+    loaded, providers = open_config(config)
+    with engine.open_state(loaded) as held:
+        plan = engine.make_plan(loaded, providers, _now(), held.memories)
+        engine.remember(held, plan)
+        for warning in plan.warnings:
+            log.warning(warning)
+        result = engine.PublishResult(plan)
+        if dry_run:
+            output.show_plan(plan, as_json)
+            return
+        result.applied = engine.apply(plan, providers)
+        for name, zone in result.applied:
+            log.info("updated zone %s through provider %s", zone, name)
+        if not result.applied:
+            log.info(output.summary(plan))
+        if wait:
+            with output.progress("waiting for every authoritative server") as update:
+                result.servers = engine.wait_for_servers(plan, providers, timeout, update)
+        lagging = [r for r in result.servers if r.missing]
+        if result.applied and wait and not lagging and any(s.managed for s in plan.services):
+            engine.remember(held, engine.make_plan(loaded, providers, _now(), held.memories))
     if as_json:
         print(json.dumps(output.publish_json(result), indent=2))
     else:
@@ -54,9 +87,48 @@ def publish(
             print(output.plan_text(engine.Plan(plan.pending, ())), end="")
         for line in output.server_lines(result.servers):
             print(line)
-    lagging = [r for r in result.servers if r.missing]
     if lagging:
         raise ProviderError(
             f"published, but {len(lagging)} server(s) do not serve every record after "
             f"{timeout:.0f} s; run 'tlsagen publish' again to wait again"
+        )
+
+
+def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
+    """A renewal hook run: the services using the renewed files, their ACME client's settings,
+    their records published at once, a new key staged (or deployed when its gate has passed)."""
+    from tlsagen import engine
+    from tlsagen.cli import output
+    from tlsagen.cli.common import open_config
+    from tlsagen.cli.rollover import raise_if_lagging
+
+    loaded, providers = open_config(config)
+    with output.progress("waiting for every authoritative server") as update:
+        found = engine.after_renewal(loaded, providers, renewal, _now, timeout, update)
+    for warning in found.warnings:
+        log.warning(warning)
+    if found.result is None:
+        log.warning(
+            "%s renewed %s, which no service uses (as its cert or key); nothing done",
+            renewal.client,
+            renewal.name,
+        )
+        return
+    now = _now()
+    for line in output.rollover_result_lines(found.result, now):
+        print(line)
+    for item in found.result.plan.services:
+        step = item.rollover.step("deploy")
+        if step is not None and not step.gate.passed:
+            log.warning(
+                "%s: the renewed certificate is staged: its records are published, and "
+                "'tlsagen rollover advance' installs it %s",
+                item.service.name,
+                output.moment(step.gate.opens, now),
+            )
+    raise_if_lagging(found.result)
+    if found.late:
+        raise LateKeyError(
+            "; ".join(found.late) + ". Its records are published now, but DANE senders that "
+            "cached the previous records defer mail until their TTL runs out. " + HOW_TO_STAGE
         )

@@ -1,0 +1,197 @@
+"""The state file: what tlsagen remembers between runs, in one versioned JSON file.
+
+It holds, per service, when each record was first seen on every authoritative server and since
+when the server presents its key (see rollover.Memory). Writes are atomic (a temporary file in
+the same directory, fsync, rename; mode 0600), and a run that changes it holds an exclusive
+`fcntl.flock` on `STATE.lock` from its first read to its last write, so a renewal hook and a
+timer never interleave. A missing or unreadable file is an empty state: it only delays steps.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tlsagen.errors import ConflictError, InputError, TlsagenError
+from tlsagen.files import write_atomic
+from tlsagen.rollover import Live, Memory, Published
+from tlsagen.tlsa import TLSAData
+
+log = logging.getLogger("tlsagen")
+
+VERSION = 1
+ROOT_PATH = Path("/var/lib/tlsagen/state.json")
+LOCK_TIMEOUT = 600.0
+
+Memories = dict[str, Memory]
+
+
+def default_path() -> Path:
+    """/var/lib/tlsagen/state.json for root, else $XDG_STATE_HOME/tlsagen/state.json."""
+    if os.geteuid() == 0:
+        return ROOT_PATH
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tlsagen" / "state.json"
+
+
+def next_key_path(state_path: Path, service: str) -> Path:
+    """Where `rollover start` keeps the next key it generates for a service without `next-key`."""
+    return state_path.parent / "keys" / f"{service}.next.key"
+
+
+# --- (de)serialisation ---------------------------------------------------------------------------
+
+
+def _time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"time without a zone: {text}")
+    return value
+
+
+def _memory(data: Mapping[str, Any]) -> Memory:
+    published = {
+        TLSAData.from_text(item["record"]): Published(_time(item["since"]), int(item["ttl"]))
+        for item in data.get("published", [])
+    }
+    live = data.get("live")
+    return Memory(
+        managed=bool(data.get("managed", False)),
+        published=published,
+        live=Live(str(live["keys"]), _time(live["since"])) if live else None,
+        ttl=int(data["ttl"]) if data.get("ttl") is not None else None,
+        ttl_until=_time(data["ttl_until"]) if data.get("ttl_until") else None,
+    )
+
+
+def _memory_json(memory: Memory) -> dict[str, Any]:
+    return {
+        "managed": memory.managed,
+        "ttl": memory.ttl,
+        "ttl_until": memory.ttl_until.isoformat() if memory.ttl_until else None,
+        "live": (
+            {"keys": memory.live.keys, "since": memory.live.since.isoformat()}
+            if memory.live
+            else None
+        ),
+        "published": [
+            {"record": record.to_text(), "since": seen.since.isoformat(), "ttl": seen.ttl}
+            for record, seen in sorted(memory.published.items())
+        ],
+    }
+
+
+def parse(text: str, where: str) -> Memories:
+    """The memories in a state file's text; InputError only for a file from a newer tlsagen."""
+    try:
+        data = json.loads(text)
+        version = data["version"]
+    except (ValueError, TypeError, KeyError):
+        log.warning("%s is not a tlsagen state file; starting from an empty state", where)
+        return {}
+    if version != VERSION:
+        raise InputError(
+            f"{where}: state version {version} is not {VERSION} (written by another tlsagen "
+            "version); upgrade tlsagen, or move the file away to start from an empty state"
+        )
+    try:
+        return {name: _memory(item) for name, item in data.get("services", {}).items()}
+    except (ValueError, TypeError, KeyError, AttributeError, TlsagenError) as exc:
+        log.warning("%s is damaged (%s); starting from an empty state", where, exc)
+        return {}
+
+
+def render(memories: Mapping[str, Memory]) -> str:
+    services = {name: _memory_json(m) for name, m in sorted(memories.items())}
+    return json.dumps({"version": VERSION, "services": services}, indent=2) + "\n"
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def load(path: Path) -> Memories:
+    """The memories in `path`; empty when the file does not exist."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the state file ({exc.strerror})") from None
+    return parse(text, str(path))
+
+
+def _make_dir(path: Path) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the state directory {path.parent} ({exc.strerror}); "
+            "set [defaults] state to a writable path"
+        ) from None
+
+
+def save(path: Path, memories: Mapping[str, Memory]) -> None:
+    _make_dir(path)
+    try:
+        write_atomic(path, render(memories).encode(), 0o600)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the state file ({exc.strerror})") from None
+
+
+class StateFile:
+    """The state as read; `put` writes it back at once when it is `writable` (under the lock)."""
+
+    def __init__(self, path: Path, writable: bool) -> None:
+        self.path = path
+        self.writable = writable
+        self.memories = load(path)
+
+    def get(self, service: str) -> Memory:
+        return self.memories.get(service, Memory())
+
+    def put(self, service: str, memory: Memory) -> None:
+        """Remember `memory` for `service`, and write the file if that changed anything."""
+        if self.memories.get(service) != memory:
+            self.memories[service] = memory
+            if self.writable:
+                save(self.path, self.memories)
+
+
+@contextmanager
+def locked(
+    path: Path,
+    timeout: float = LOCK_TIMEOUT,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[StateFile]:
+    """Hold the exclusive lock on the state for the block; ConflictError after `timeout` s."""
+    _make_dir(path)
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise InputError(f"{lock_path}: cannot open the lock file ({exc.strerror})") from None
+    try:
+        deadline = clock() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if clock() >= deadline:
+                    raise ConflictError(
+                        f"another tlsagen run holds {lock_path} since more than {timeout:.0f} s; "
+                        "nothing was done, run again later"
+                    ) from None
+                sleep(0.1)
+        yield StateFile(path, writable=True)
+    finally:
+        os.close(fd)  # closing releases the lock
