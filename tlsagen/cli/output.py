@@ -127,9 +127,39 @@ def _plan_table(plan: Plan) -> None:
     console.print(summary(plan))
 
 
-def show_plan(plan: Plan, as_json: bool) -> None:
-    if as_json:
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def plan_markdown(plan: Plan) -> str:
+    """The plan as a Markdown table, fit for a pull-request comment."""
+    lines = ["### tlsagen plan", "", f"**{summary(plan)}**", ""]
+    lines += ["| owner | service | zone | action | records |", "|---|---|---|---|---|"]
+    for item in plan.owners:
+        records = "<br>".join(
+            f"`{_MARK[state].strip() or '='} {text}` {_cell(role)}"
+            for state, text, role in _record_rows(item)
+        )
+        if item.unsafe:
+            records += f"<br>**refused:** {_cell(item.unsafe)}"
+        lines.append(
+            f"| `{item.owner}` | {_cell(item.service)} | `{item.zone}` | {_action(item)} "
+            f"| {records} |"
+        )
+    if plan.warnings:
+        lines += ["", "Warnings:", ""] + [f"- {_cell(w)}" for w in plan.warnings]
+    return "\n".join(lines) + "\n"
+
+
+PLAN_FORMATS = ("text", "json", "markdown")
+
+
+def show_plan(plan: Plan, fmt: str) -> None:
+    """`text` (a table on a terminal, stable lines when piped), `json` or `markdown`."""
+    if fmt == "json":
         print(json.dumps(plan_json(plan), indent=2))
+    elif fmt == "markdown":
+        print(plan_markdown(plan), end="")
     elif is_terminal():
         _plan_table(plan)
     else:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from tlsagen.cli.common import ConfigOption, JsonOption
-from tlsagen.errors import ChangesPending
+from tlsagen.errors import ChangesPending, UsageError
 
 log = logging.getLogger("tlsagen")
 
@@ -20,17 +20,25 @@ def plan(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit 8 when changes are pending (drift check).")
     ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="text (a table on a terminal), json, or markdown (for PR comments)."
+        ),
+    ] = "text",
 ) -> None:
     """Show each owner's desired and published TLSA records and the changes pending."""
     from tlsagen import engine, state
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
 
+    if fmt not in output.PLAN_FORMATS:
+        raise UsageError(f"--format {fmt}: use one of {', '.join(output.PLAN_FORMATS)}")
     loaded, providers = open_config(config)
     memories = state.load(engine.state_path(loaded))  # to keep what the rollover keeps
     result = engine.make_plan(loaded, providers, datetime.now(UTC), memories)
     for warning in result.warnings:
         log.warning(warning)
-    output.show_plan(result, as_json)
+    output.show_plan(result, "json" if as_json else fmt)
     if exit_code and result.pending:
         raise ChangesPending(f"{len(result.pending)} owner(s) have changes pending")

@@ -67,7 +67,7 @@ def publish(
             log.warning(warning)
         result = engine.PublishResult(plan)
         if dry_run:
-            output.show_plan(plan, as_json)
+            output.show_plan(plan, "json" if as_json else "text")
             return
         result.applied = engine.apply(plan, providers)
         for name, zone in result.applied:
