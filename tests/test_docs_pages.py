@@ -76,7 +76,7 @@ SHELL_COMMANDS = ("grep", "cat")
 
 
 def test_the_pages_written_for_users_run_their_examples() -> None:
-    for page in ("quickstart.md", "gitops.md", "troubleshooting.md"):
+    for page in ("quickstart.md", "concepts.md", "gitops.md", "troubleshooting.md"):
         assert page in SESSION_PAGES
 
 
@@ -133,7 +133,13 @@ def test_exit_codes_page_lists_every_code() -> None:
 PAGES = sorted(str(page.relative_to(DOCS)) for page in DOCS.rglob("*.md"))
 
 
-@pytest.mark.parametrize("page", PAGES)
+def test_the_index_links_every_page() -> None:
+    linked = set(re.findall(r"\]\(([^)#]+\.md)(?:#[^)]*)?\)", (DOCS / "index.md").read_text()))
+    pages = {page for page in PAGES if not page.startswith("examples/")} - {"index.md"}
+    assert pages <= linked, f"docs/index.md does not link {sorted(pages - linked)}"
+
+
+@pytest.mark.parametrize("page", [*PAGES, "../README.md"])
 def test_links_lead_to_files(page: str) -> None:
     path = DOCS / page
     targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", path.read_text())
