@@ -122,3 +122,8 @@ def test_missing_config_says_how_to_give_one(
         config.find(None)
     with pytest.raises(InputError, match="cannot read the configuration"):
         config.load(tmp_path / "absent.toml")
+
+
+def test_a_zero_ttl_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="ttl: expected a number of at least 1, got 0"):
+        config.load(write(tmp_path, "[defaults]\nttl = 0\n"))

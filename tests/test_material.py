@@ -138,7 +138,7 @@ def test_password_is_used_for_an_encrypted_key(pki: Pki, tmp_path: Path, form: s
     encrypt = ["-topk8", "-outform", form, "-passout", f"pass:{PASSWORD}"]
     openssl("pkcs8", "-in", pki.key("ed448"), *encrypt, "-out", key)
     assert read(key, PASSWORD).spki == read(pki.key("ed448")).spki
-    with pytest.raises(InputError, match="encrypted; give its password"):
+    with pytest.raises(InputError, match="encrypted; for generate give its password"):
         read(key)
     with pytest.raises(InputError, match="wrong password"):
         read(key, "not the password")

@@ -71,3 +71,10 @@ def test_json_plan_schema(cli: Cli, config: Path) -> None:
 def test_unknown_format_is_a_usage_error(cli: Cli, config: Path) -> None:
     run = cli("plan", "--config", config, "--format", "yaml")
     assert run.code == 2 and "use one of text, json, markdown" in run.err and run.out == ""
+
+
+def test_pending_changes_are_not_called_an_error(cli: Cli, config: Path) -> None:
+    run = cli("plan", "--config", config, "--exit-code")
+    assert run.code == 8
+    assert run.err.splitlines()[-1] == "changes pending: 2 owner(s) have changes pending"
+    assert "error:" not in run.err

@@ -136,7 +136,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
     defaults = _table(data.get("defaults", {}), f"{path} [defaults]")
     where = f"{path} [defaults]"
     check_keys(defaults, _DEFAULTS_KEYS, where)
-    ttl = get_int(defaults, "ttl", where, DEFAULT_TTL) or DEFAULT_TTL
+    ttl = get_int(defaults, "ttl", where, DEFAULT_TTL, minimum=1) or DEFAULT_TTL
     params = _params(get_str_list(defaults, "params", where), where) or (DEFAULT_PARAMS,)
     resolver_text = get_str(defaults, "resolver", where)
     resolver = parse_endpoint(resolver_text, f"{where} resolver") if resolver_text else None
@@ -223,7 +223,7 @@ def _service(
         current=tuple(str(resolve_path(s, base)) for s in current),
         next_keys=tuple(str(resolve_path(s, base)) for s in next_keys),
         params=_params(get_str_list(table, "params", where), where) or params,
-        ttl=get_int(table, "ttl", where, ttl) or ttl,
+        ttl=get_int(table, "ttl", where, ttl, minimum=1) or ttl,
         provider=get_str(table, "provider", where) or "",
         private_key=private_key,
         deploy=deploy,

@@ -7,6 +7,7 @@ class TlsagenError(Exception):
     """Base of every error tlsagen reports to the user as a one-line message."""
 
     exit_code = 1
+    label = "error"  # how the command line introduces the message
 
 
 class UsageError(TlsagenError):
@@ -49,12 +50,14 @@ class ChangesPending(TlsagenError):
     """`plan --exit-code`: the plan is not empty."""
 
     exit_code = 8
+    label = "changes pending"
 
 
 class LateKeyError(TlsagenError):
     """A renewed key went live before its records were published; they are published now."""
 
     exit_code = 9
+    label = "warning"
 
 
 class DeployError(TlsagenError):

@@ -197,7 +197,8 @@ def _from_private_key(source: str, data: bytes, pem: bool, password: bytes | Non
         raise _bad(
             source,
             "the private key is encrypted",
-            "give its password with --password-file or TLSAGEN_KEY_PASSWORD",
+            "for generate give its password with --password-file or TLSAGEN_KEY_PASSWORD; "
+            "in tlsagen.toml name its public key or certificate instead",
         ) from None
     except ValueError as exc:
         text = str(exc).lower()

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     except TlsagenError as exc:
         if debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{exc.label}: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         if debug:

@@ -108,7 +108,7 @@ def _aws_error(exc: ClientError) -> AwsError:
     if code in _DENIED:
         text = (
             f"Route 53 denied {operation} ({code}): allow {', '.join(IAM_ACTIONS)} for this AWS "
-            "identity (the tlsagen-route53 README has the policy)"
+            "identity (docs/providers/route53.md has the minimal policy)"
         )
     elif code in _BUSY:
         text = (
