@@ -18,8 +18,10 @@ import dns.rcode
 import dns.rrset
 import pytest
 
+from tests.helpers import Cli
 from tests.test_core_imports import forbidden_loaded_by
 from tests.testbed.postfix import Chain, make_chain
+from tlsagen import material
 from tlsagen.check import (
     DNSSEC_BOGUS,
     FAILURE,
@@ -34,6 +36,7 @@ from tlsagen.check import (
 from tlsagen.lookup import BOGUS, INDETERMINATE, INSECURE, SECURE, Answer, Resolver
 from tlsagen.probe import ProbeError, fetch, starttls_for
 from tlsagen.provider import Endpoint
+from tlsagen.tlsa import Params, compute
 
 NAME = "mx1.example.test."
 
@@ -189,3 +192,15 @@ def test_the_cli_module_loads_no_heavy_modules() -> None:
     code = f"import sys, tlsagen.cli.check; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_offline_check_with_records_reads_no_configuration(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unrelated (here broken) ./tlsagen.toml does not stop an offline check needing no DNS."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tlsagen.toml").write_text("not toml [\n")
+    chain = Path(__file__).parents[1] / "docs/examples/mx.example.com/fullchain.pem"
+    record = compute(material.read_source(str(chain)), Params(3, 1, 1)).to_text()
+    run = cli("check", "--chain", chain, "--tlsa", record, "--name", "mx1.example.com")
+    assert run.code == 0, run.err

@@ -83,7 +83,8 @@ def check(
         raise UsageError(f"--starttls {starttls}: use smtp, imap, pop3 or none")
     if (tlsa or name) and chain is None:
         raise UsageError("--tlsa and --name go with --chain (offline mode)")
-    loaded = _config(config, bool(targets) or chain is not None)
+    offline = chain is not None and bool(tlsa) and config is None  # needs no DNS, no config
+    loaded = None if offline else _config(config, bool(targets) or chain is not None)
     settings = checking.Settings(
         resolver=_resolver(resolver, loaded),
         now=datetime.now(UTC),
