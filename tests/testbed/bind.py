@@ -20,7 +20,7 @@ def make_tsig_key(name: str, directory: Path) -> TsigKey:
     return key
 
 
-def _start_named(name: str, directory: Path, port: int, keys: Sequence[TsigKey], body: str) -> Proc:
+def start_named(name: str, directory: Path, port: int, keys: Sequence[TsigKey], body: str) -> Proc:
     directory.mkdir(parents=True, exist_ok=True)
     includes = "".join(f'include "{key.key_file}";\n' for key in keys)
     conf = directory / "named.conf"
@@ -75,7 +75,7 @@ zone "{zone}" {{
     also-notify {{ 127.0.0.1 port {secondary_port} key {key.name}; }};
 }};
 """
-    return _start_named("bind-primary", directory, port, [key, txt_only_key], body)
+    return start_named("bind-primary", directory, port, [key, txt_only_key], body)
 
 
 def start_secondary(directory: Path, port: int, zone: str, key: TsigKey, primary_port: int) -> Proc:
@@ -90,7 +90,7 @@ def start_secondary(directory: Path, port: int, zone: str, key: TsigKey, primary
     min-retry-time 1;
 }};
 """
-    return _start_named("bind-secondary", directory, port, [key], body)
+    return start_named("bind-secondary", directory, port, [key], body)
 
 
 def new_ksk(keydir: Path, zone: str) -> str:
@@ -122,4 +122,4 @@ def start_root(directory: Path, port: int, zone_files: dict[str, Path]) -> Proc:
     body = "".join(
         f'zone "{zone}" {{ type primary; file "{path}"; }};\n' for zone, path in zone_files.items()
     )
-    return _start_named("root", directory, port, [], body)
+    return start_named("root", directory, port, [], body)

@@ -10,32 +10,13 @@ import dns.query
 import dns.rdatatype
 import dns.rrset
 
+from tests.testbed.bind import start_named
 from tests.testbed.ports import free_port
-from tests.testbed.proc import Proc
 from tlsagen.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
 from tlsagen_zonefile.provider import ZonefileProvider
 
 ZONE = "example.test."
-
-
-def _named_conf(directory: Path, port: int, zone_file: Path) -> Path:
-    conf = directory / "named.conf"
-    conf.write_text(
-        f"""options {{
-    directory "{directory}";
-    pid-file "{directory}/named.pid";
-    session-keyfile "{directory}/session.key";
-    managed-keys-directory "{directory}";
-    listen-on port {port} {{ 127.0.0.1; }};
-    listen-on-v6 {{ none; }};
-    recursion no;
-}};
-controls {{ }};
-zone "{ZONE}" {{ type primary; file "{zone_file}"; }};
-"""
-    )
-    return conf
 
 
 def _query(port: int, name: str, rdtype: str) -> dns.rrset.RRset | None:
@@ -65,10 +46,8 @@ def test_bind_serves_the_edited_zone(
     )
 
     port = free_port()
-    conf = _named_conf(tmp_path, port, zone_file)
-    with Proc(
-        "named", ["named", "-g", "-n", "1", "-c", str(conf)], tmp_path / "named.log", port
-    ) as named:
+    zone = f'zone "{ZONE}" {{ type primary; file "{zone_file}"; }};\n'
+    with start_named("named", tmp_path / "named", port, [], zone) as named:
         soa = named.wait_until(lambda: _query(port, ZONE, "SOA"), "serve the zone")
         assert soa[0].serial == 2025112801  # dated today, then bumped once more
         for owner, want in wanted.items():
