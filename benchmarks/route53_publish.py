@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
-import subprocess
+import sys
+import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository root, for tests.testbed
+
+from tests.testbed.moto import start_moto
 from tlsagen.provider import ProviderSettings
 from tlsagen.records import ChangeSet, Owner, diff, rrset
 from tlsagen.testing import record
@@ -33,36 +31,6 @@ from tlsagen_route53.provider import Route53Provider
 from tlsagen_route53.settings import Settings
 
 ZONE = "bench.example."
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    program = shutil.which("moto_server")
-    if program is None:
-        raise SystemExit("moto_server is not installed: pip install 'moto[server]'")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [program, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"moto_server did not start on {url}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def report(title: str, calls: Counter[str], seconds: float) -> None:
@@ -80,7 +48,7 @@ def main() -> None:
         AWS_DEFAULT_REGION="us-east-1",
         AWS_EC2_METADATA_DISABLED="true",
     )
-    with moto_server() as url:
+    with tempfile.TemporaryDirectory() as tmp, start_moto(Path(tmp)) as url:
         boto3.client("route53", endpoint_url=url).create_hosted_zone(
             Name=ZONE, CallerReference="benchmark"
         )

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -20,6 +16,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from tests.testbed.moto import start_moto
 from tlsagen.provider import ProviderSettings
 from tlsagen_route53.aws import MAX_ATTEMPTS, make_client
 from tlsagen_route53.provider import Route53Provider
@@ -36,38 +33,10 @@ def parse(**options: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a moto_server started for this test session, stopped (by PID) at its end."""
-    program = shutil.which("moto_server")
-    if program is None:
-        pytest.skip("moto_server is not installed: pip install 'moto[server]'")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [program, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start on {url}")
-                time.sleep(0.1)
+    with start_moto(tmp_path_factory.mktemp("moto")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
