@@ -22,8 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,50 +57,60 @@ def timed(targets: list[Target], settings: Settings) -> tuple[float, list[Report
     return time.perf_counter() - started, reports
 
 
+@contextmanager
+def mail_hosts(directory: Path, hosts: int) -> Iterator[tuple[list[Target], dict[str, Any]]]:
+    """Postfix, and the DNS lab with hosts b1..bN whose records match its keys: the targets, and
+    the keywords of Settings that reach them (every check must pass)."""
+    os.chmod(directory, 0o755)  # the postfix user must reach its data directory
+    with start_postfix(directory / "postfix") as mail:
+        records = [
+            compute(
+                Material("bench", "certificate", spki_of_certificate(c.leaf), c.served, ""),
+                DEFAULT_PARAMS,
+            ).to_text()
+            for c in (mail.rsa, mail.ecdsa)
+        ]
+        extra = zone_lines(hosts, mail.starttls_port, records)
+        with start_lab(directory / "dns", extra) as lab:
+            base = dict(
+                resolver=Endpoint(lab.resolver.host, lab.resolver.port),
+                now=datetime.now(UTC),
+                nameservers=tuple(Endpoint(s.host, s.port) for s in lab.bind.servers),
+                starttls="smtp",
+                timeout=10.0,
+            )
+            targets = [
+                Target(f"b{n}.example.test.", mail.starttls_port, False)
+                for n in range(1, hosts + 1)
+            ]
+            check(targets[:1], Settings(**base))  # warm the resolver's cache of the zone
+            yield targets, base
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hosts", type=int, default=200)
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--cli-sample", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tlsagen-bench-") as tmp:
-        os.chmod(tmp, 0o755)  # the postfix user must reach its data directory
-        with start_postfix(Path(tmp) / "postfix") as mail:
-            records = [
-                compute(
-                    Material("bench", "certificate", spki_of_certificate(c.leaf), c.served, ""),
-                    DEFAULT_PARAMS,
-                ).to_text()
-                for c in (mail.rsa, mail.ecdsa)
-            ]
-            extra = zone_lines(args.hosts, mail.starttls_port, records)
-            with start_lab(Path(tmp) / "dns", extra) as lab:
-                base = dict(
-                    resolver=Endpoint(lab.resolver.host, lab.resolver.port),
-                    now=datetime.now(UTC),
-                    nameservers=tuple(Endpoint(s.host, s.port) for s in lab.bind.servers),
-                    starttls="smtp",
-                    timeout=10.0,
-                )
-                targets = [
-                    Target(f"b{n}.example.test.", mail.starttls_port, False)
-                    for n in range(1, args.hosts + 1)
-                ]
-                check(targets[:1], Settings(**base))  # warm the resolver's cache of the zone
-                parallel, many = timed(targets, Settings(**base, workers=args.workers))
-                sequential, single = timed(targets, Settings(**base, workers=1))
-                argv = ["tlsagen", "check", "--starttls", "smtp", "--resolver"]
-                argv += [lab.resolver.address()]
-                for server in lab.bind.servers:
-                    argv += ["--nameserver", server.address()]
-                started = time.perf_counter()
-                codes = [
-                    subprocess.run(
-                        [*argv, f"{t.name}:{t.port}"], capture_output=True, check=False
-                    ).returncode
-                    for t in targets[: args.cli_sample]
-                ]
-                per_command = (time.perf_counter() - started) / len(codes)
+    with (
+        tempfile.TemporaryDirectory(prefix="tlsagen-bench-") as tmp,
+        mail_hosts(Path(tmp), args.hosts) as (targets, base),
+    ):
+        parallel, many = timed(targets, Settings(**base, workers=args.workers))
+        sequential, single = timed(targets, Settings(**base, workers=1))
+        argv = ["tlsagen", "check", "--starttls", "smtp", "--resolver"]
+        argv += [str(base["resolver"])]
+        for server in base["nameservers"]:
+            argv += ["--nameserver", str(server)]
+        started = time.perf_counter()
+        codes = [
+            subprocess.run(
+                [*argv, f"{t.name}:{t.port}"], capture_output=True, check=False
+            ).returncode
+            for t in targets[: args.cli_sample]
+        ]
+        per_command = (time.perf_counter() - started) / len(codes)
     failed = [r for r in many + single if r.error(strict=False) is not None]
     failed += [code for code in codes if code != 0]
     handshakes = sum(

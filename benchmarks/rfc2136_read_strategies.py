@@ -74,6 +74,7 @@ def main() -> None:
         time.sleep(3)  # let BIND finish signing the new records: it competes for the CPU
         print(f"zone {zone.name} on BIND {zone.primary.address()}: {len(owners)} TLSA owners")
         print("owners   queries (UDP)   queries (TCP)   AXFR      AXFR / queries (UDP)")
+        provider.AXFR_RECORDS_PER_OWNER = 10**9  # a whole transfer, however large
         for size in SIZES:
             wanted = owners[:size]
             provider.AXFR_MIN_OWNERS = size + 1

@@ -381,7 +381,9 @@ def damaged_certificate(tmp: Path, pki: Pki) -> BadInput:
 
 @bad_input
 def encrypted_key_without_password(tmp: Path, pki: Pki) -> BadInput:
-    return BadInput(encrypted_key(tmp, pki), "the private key is encrypted; for generate give its password")
+    return BadInput(
+        encrypted_key(tmp, pki), "the private key is encrypted; for generate give its password"
+    )
 
 
 @bad_input

@@ -32,13 +32,20 @@ def check_keys(table: Mapping[str, Any], allowed: Collection[str], where: str) -
             raise InputError(f"{where}: unknown key '{key}'; {hint}")
 
 
+def _no_nul(value: str, key: str, where: str) -> str:
+    """TOML strings may hold NUL, which no path, name or argument can: refuse it here."""
+    if "\0" in value:
+        raise InputError(f"{where} {key}: the string holds a NUL character (\\u0000)")
+    return value
+
+
 def get_str(
     table: Mapping[str, Any], key: str, where: str, default: str | None = None
 ) -> str | None:
     value = table.get(key, default)
     if value is not None and not isinstance(value, str):
         raise InputError(f"{where} {key}: expected a string, got {type(value).__name__}")
-    return value
+    return value if value is None else _no_nul(value, key, where)
 
 
 def get_bool(table: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
@@ -46,6 +53,10 @@ def get_bool(table: Mapping[str, Any], key: str, where: str, default: bool) -> b
     if not isinstance(value, bool):
         raise InputError(f"{where} {key}: expected true or false, got {value!r}")
     return value
+
+
+MAX_INT = 2**31 - 1  # the largest TTL (RFC 2181); larger numbers fit no DNS field
+MAX_SECONDS = 1e9  # about 30 years; larger durations overflow date arithmetic
 
 
 def get_int(
@@ -58,13 +69,19 @@ def get_int(
         raise InputError(f"{where} {key}: expected a whole number, got {value!r}")
     if value < minimum:
         raise InputError(f"{where} {key}: expected a number of at least {minimum}, got {value}")
+    if value > MAX_INT:
+        raise InputError(f"{where} {key}: expected a number of at most {MAX_INT}, got {value}")
     return value
 
 
 def get_float(table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    """A positive number of seconds; NaN and infinity are refused."""
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not value > 0:  # NaN > 0 is false: NaN is refused here
         raise InputError(f"{where} {key}: expected a positive number, got {value!r}")
+    if value > MAX_SECONDS:
+        raise InputError(f"{where} {key}: expected at most {MAX_SECONDS:g} seconds, got {value!r}")
     return float(value)
 
 
@@ -74,7 +91,7 @@ def get_str_list(table: Mapping[str, Any], key: str, where: str) -> list[str]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise InputError(f"{where} {key}: expected a list of strings")
-    return list(value)
+    return [_no_nul(item, key, where) for item in value]
 
 
 def resolve_path(value: str, base_dir: Path) -> Path:
@@ -112,6 +129,8 @@ def read_secret(reference: str, where: str, base_dir: Path) -> str:
             return path.read_text().strip()
         except OSError as exc:
             raise InputError(f"{where}: cannot read secret file {path} ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{where}: secret file {path} is not text (UTF-8)") from None
     raise InputError(
         f"{where}: a secret must be given by reference, 'env:VARIABLE' or 'file:PATH' "
         "(never the secret itself)"

@@ -161,7 +161,7 @@ def _from_certificates(source: str, ders: list[bytes]) -> Material:
     for index, der in enumerate(ders):
         try:
             x509.load_der_x509_certificate(der)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             where = "the certificate" if len(ders) == 1 else f"certificate {index + 1}"
             raise _bad(
                 source, f"{where} is damaged ({exc})", "re-export it from its source"
@@ -233,7 +233,7 @@ def _from_csr(source: str, der: bytes) -> Material:
         csr = x509.load_der_x509_csr(der)
         spki = spki_of_csr(der)
         key = csr.public_key()
-    except (ValueError, IndexError, UnsupportedAlgorithm) as exc:
+    except (ValueError, IndexError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         raise _bad(
             source, f"cannot read the certificate request ({exc})", "check the file"
         ) from None
@@ -280,8 +280,15 @@ def _parse_pem(source: str, data: bytes, password: bytes | None) -> Material:
     certs = [der for label, der, _ in blocks if label in _CERT_LABELS]
     if certs:
         material = _from_certificates(source, certs)
-        for label, _, block in blocks:
-            if label in _KEY_LABELS and password is None and b"ENCRYPTED" not in block:
+        keys = [block for label, _, block in blocks if label in _KEY_LABELS]
+        if len(keys) > 1:  # also bounds the work: loading an RSA 4096 key takes 0.1-0.5 s
+            raise _bad(
+                source,
+                f"{len(keys)} private keys beside the certificate",
+                "keep only the certificate's own key in the file",
+            )
+        for block in keys:
+            if password is None and b"ENCRYPTED" not in block:
                 key = _from_private_key(source, block, True, None)
                 if key.spki != material.spki:
                     raise _bad(
@@ -309,13 +316,13 @@ def _parse_pem(source: str, data: bytes, password: bytes | None) -> Material:
 def _parse_der(source: str, data: bytes, password: bytes | None) -> Material:
     try:
         x509.load_der_x509_certificate(data)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         pass
     else:
         return _from_certificates(source, [data])
     try:
         x509.load_der_x509_csr(data)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         pass
     else:
         return _from_csr(source, data)

@@ -10,7 +10,7 @@ from tlsagen.errors import UsageError
 from tlsagen.tlsa import TLSAData
 
 PROTOCOLS = ("tcp", "udp", "sctp")
-_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")  # fullmatch: `$` would allow a "\n"
 
 
 def host_name(host: str) -> str:
@@ -26,17 +26,17 @@ def host_name(host: str) -> str:
         except (idna.IDNAError, UnicodeError) as exc:
             raise UsageError(f"host name '{host}' is not valid: {exc}") from None
     name = text.lower() + "."
+    _check_length("host name", name)  # first: a megabyte of labels is refused at once
     for label in name.split(".")[:-1]:
         if not label:
             raise UsageError(f"host name '{host}' is not valid: it has an empty label")
         if len(label) > 63:
             raise UsageError(f"host name '{host}' is not valid: label '{label}' is over 63 octets")
-        if not _LDH_LABEL.match(label):
+        if not _LDH_LABEL.fullmatch(label):
             raise UsageError(
                 f"host name '{host}': label '{label}' may hold only letters, digits and inner "
                 "hyphens"
             )
-    _check_length("host name", name)
     return name
 
 
@@ -44,7 +44,8 @@ def _check_length(what: str, name: str) -> None:
     """UsageError when an absolute name is over 255 octets in wire form (a length octet for each
     label, one for the root)."""
     if len(name) + 1 > 255:
-        raise UsageError(f"{what} {name} is longer than 255 octets")
+        shown = name if len(name) < 300 else f"{name[:60]}... ({len(name) + 1} octets)"
+        raise UsageError(f"{what} {shown} is longer than 255 octets")
 
 
 @dataclass(frozen=True, order=True)
@@ -66,7 +67,7 @@ class Owner:
     @classmethod
     def parse(cls, text: str) -> Owner:
         """An owner from its text, validated as `_PORT._PROTO.HOST.`."""
-        match = re.fullmatch(r"_(\d{1,5})\._([a-zA-Z]+)\.(.+)", text.strip())
+        match = re.fullmatch(r"_([0-9]{1,5})\._([a-zA-Z]+)\.(.+)", text.strip())
         if not match:
             raise UsageError(f"'{text}' is not a TLSA owner name (_PORT._PROTO.HOST.)")
         return cls.for_service(match.group(3), int(match.group(1)), match.group(2).lower())

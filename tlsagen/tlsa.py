@@ -38,10 +38,10 @@ def _mnemonic(member: IntEnum) -> str:
 def _parse_field(text: str, enum: type[IntEnum], field: str) -> int:
     """A field from its number or RFC 7218 mnemonic (case-insensitive)."""
     if text.isascii() and text.isdigit():
-        value = int(text)
-        if value > 255:
+        # Leading zeros are allowed; the length check keeps int() off thousands of digits.
+        if len(text.lstrip("0")) > 3 or int(text) > 255:
             raise UsageError(f"{field} {text} is out of range 0-255")
-        return value
+        return int(text)
     wanted = text.lower().replace("_", "-")
     for member in enum:
         if _mnemonic(member) == wanted:

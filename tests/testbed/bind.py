@@ -4,10 +4,12 @@ import base64
 import os
 import secrets
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from .model import TsigKey
-from .proc import Proc, run
+from .probe import serves_soa
+from .proc import LabError, Proc, run
 
 
 def make_tsig_key(name: str, directory: Path) -> TsigKey:
@@ -123,3 +125,28 @@ def start_root(directory: Path, port: int, zone_files: dict[str, Path]) -> Proc:
         f'zone "{zone}" {{ type primary; file "{path}"; }};\n' for zone, path in zone_files.items()
     )
     return start_named("root", directory, port, [], body)
+
+
+def start_zones_primary(directory: Path, port: int, zones: dict[str, str], key: TsigKey) -> Proc:
+    """named serving `zones` (name -> zone text) unsigned, each updatable with `key` for TLSA and
+    transferable with it; returns once it serves them all. A zone file is written only when
+    missing, so a restart in the same directory keeps the zones as updated (journal included)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    body = ""
+    for zone, text in zones.items():
+        path = directory / f"{zone}db"
+        if not path.exists():
+            path.write_text(text)
+        body += (
+            f'zone "{zone}" {{ type primary; file "{path.name}"; '
+            f"update-policy {{ grant {key.name} zonesub TLSA; }}; "
+            f"allow-transfer {{ key {key.name}; }}; }};\n"
+        )
+    proc = start_named("bind-zones", directory, port, [key], body)
+    try:
+        for zone in zones:
+            proc.wait_until(partial(serves_soa, proc.server, zone), f"serve {zone}")
+    except LabError:
+        proc.stop()
+        raise
+    return proc

@@ -38,3 +38,9 @@ def signed_dnskeys(server: Server, zone: str) -> dns.rrset.RRset | None:
     return response.find_rrset(
         response.answer, dns.name.from_text(zone), dns.rdataclass.IN, dns.rdatatype.DNSKEY
     )
+
+
+def serves_soa(server: Server, zone: str) -> bool | None:
+    """True once the server answers the zone's SOA (a readiness probe)."""
+    response = query(server, zone, "SOA", timeout=PROBE_TIMEOUT)
+    return True if response.rcode() == dns.rcode.NOERROR and response.answer else None

@@ -285,6 +285,7 @@ def test_conflict_in_a_later_update_says_the_earlier_ones_were_applied(
 @pytest.fixture
 def axfr_always(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(provider, "AXFR_MIN_OWNERS", 1)
+    monkeypatch.setattr(provider, "AXFR_RECORDS_PER_OWNER", 10**9)
 
 
 def test_read_by_axfr_equals_read_by_queries(
@@ -305,6 +306,24 @@ def test_read_by_axfr_equals_read_by_queries(
     refused = make_provider(dns_lab, zone, **{"key-file": str(zone.txt_only_key.key_file)})
     assert refused.read(zone.name, owners) == sets  # no transfer for this key: queries instead
     assert "AXFR of" in caplog.text
+
+
+def test_an_axfr_far_larger_than_the_read_is_given_up_for_queries(
+    dns_lab: DnsLab,
+    fresh_host: str,
+    axfr_always: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, "tlsagen")
+    monkeypatch.setattr(provider, "AXFR_RECORDS_PER_OWNER", 3)  # the zone holds far more
+    zone = dns_lab.bind
+    keyed = make_provider(dns_lab, zone)
+    owners = [owner_in(zone, f"{fresh_host}-{n}") for n in range(2)]
+    sets = {o: rrset(o, 600, [record(o.name)]) for o in owners}
+    keyed.apply(ChangeSet(zone.name, tuple(Change(o, None, s) for o, s in sets.items())))
+    assert make_provider(dns_lab, zone).read(zone.name, owners) == sets
+    assert f"the AXFR of {zone.name} is over 6 records; reading by queries" in caplog.text
 
 
 def test_zone_found_by_resolver_and_primary_by_soa_mname(dns_lab: DnsLab, fresh_host: str) -> None:

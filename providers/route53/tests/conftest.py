@@ -1,10 +1,8 @@
-"""A real moto_server for the Route 53 tests, dummy credentials, and helpers to count API calls."""
+"""Route 53 providers on the testbed's moto_server (fixture `moto`), and counting API calls."""
 
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,50 +14,18 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.testbed.moto import start_moto
 from tlsagen.provider import ProviderSettings
 from tlsagen_route53.aws import MAX_ATTEMPTS, make_client
 from tlsagen_route53.provider import Route53Provider
 from tlsagen_route53.settings import Settings
 
 WHERE = "tlsagen.toml [providers.aws]"
-SECRET = "do-not-print-this-secret-0123456789"
 
 
 def parse(**options: Any) -> Settings:
     """Settings from keyword options (zone_id= for zone-id); None leaves an option out."""
     table = {key.replace("_", "-"): value for key, value in options.items() if value is not None}
     return Settings.parse(ProviderSettings("aws", table, WHERE, Path(".")))
-
-
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a moto_server started for this test session, stopped (by PID) at its end."""
-    with start_moto(tmp_path_factory.mktemp("moto")) as url:
-        yield url
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    """Dummy credentials only (returns the secret key): no real profile, config file or instance
-    role can be reached."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    return SECRET
-
-
-@pytest.fixture
-def moto(moto_server: str, aws_env: str) -> str:
-    """The moto_server URL, its state emptied for this test."""
-    reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=10).close()
-    return moto_server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import configparser
 import logging
 import re
@@ -52,7 +51,7 @@ class TsigKey:
         absolute = _key_name(name, where)
         try:
             decoded = base64.b64decode("".join(secret.split()), validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a character that is not ASCII
             decoded = b""
         if not decoded:
             raise InputError(f"{where}: the secret of key {absolute} is not base64 data")
@@ -140,6 +139,8 @@ def read_key_file(path: Path, key_name: str | None, where: str) -> TsigKey:
         text = path.read_text()
     except OSError as exc:
         raise InputError(f"{where} key-file: cannot read {path} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{where} key-file: {path} is not a text (UTF-8) key file") from None
     keys = parse_key_file(text, f"{where} key-file {path}")
     names = ", ".join(key.name for key in keys)
     if key_name is None:
@@ -176,7 +177,7 @@ def read_credentials(path: Path, where: str) -> Credentials:
         parser.read_string("[ini]\n" + path.read_text(), source=str(path))
     except OSError as exc:
         raise InputError(f"{where}: cannot read it ({exc.strerror})") from None
-    except configparser.Error:
+    except (configparser.Error, UnicodeDecodeError):
         raise InputError(f"{where}: not an INI file of 'dns_rfc2136_KEY = value' lines") from None
     values = {key: value.strip().strip("'\"") for key, value in parser["ini"].items()}
     check_keys(values, [f"dns_rfc2136_{key}" for key in _INI_KEYS], where)
@@ -187,7 +188,7 @@ def read_credentials(path: Path, where: str) -> Credentials:
     name, secret, port = value("name"), value("secret"), value("port")
     if name is None or secret is None:
         raise InputError(f"{where}: dns_rfc2136_name and dns_rfc2136_secret are required")
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+    if port is not None and not (re.fullmatch("[0-9]{1,5}", port) and 0 < int(port) < 65536):
         raise InputError(f"{where}: dns_rfc2136_port must be a port number 1-65535")
     key = TsigKey.make(name, value("algorithm") or DEFAULT_ALGORITHM, secret, where)
     return Credentials(value("server"), int(port) if port else 53, key)

@@ -24,14 +24,17 @@ from tlsagen.provider import Endpoint
 from tlsagen.records import Change, ChangeSet, Owner, RRset
 from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.config import Config
-from tlsagen_rfc2136.transport import ServerTimeout, exchange, query, rcode_error
+from tlsagen_rfc2136.transport import NoAnswer, exchange, query, rcode_error
 from tlsagen_rfc2136.wire import build_update, rrset_at, split
 
 log = logging.getLogger("tlsagen")
 
 WORKERS = 16  # concurrent queries to one server
-# Reading this many owners or more tries one AXFR first (see the README for the measurements).
-AXFR_MIN_OWNERS = 1000
+# Reading this many owners or more tries one AXFR first, and gives it up for queries once it has
+# carried this many records per owner read: past that, queries cost less (docs/providers/rfc2136.md
+# has the measurements).
+AXFR_MIN_OWNERS = 100
+AXFR_RECORDS_PER_OWNER = 10
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -154,10 +157,12 @@ class Rfc2136Provider:
     def _read_by_axfr(
         self, zone: str, owners: Sequence[Owner], server: Endpoint
     ) -> dict[Owner, RRset] | None:
-        """The owners' RRsets from one signed zone transfer; None if the server refuses it."""
+        """The owners' RRsets from one signed zone transfer; None if the server refuses it, or
+        once it carries more records than queries for the owners would cost."""
         by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = {
             dns.name.from_text(owner.name): [] for owner in owners
         }
+        limit, carried = AXFR_RECORDS_PER_OWNER * len(owners), 0
         try:
             for message in dns.query.xfr(
                 server.host,
@@ -171,6 +176,10 @@ class Rfc2136Provider:
                 for rrset in message.answer:
                     if rrset.name in by_name:
                         by_name[rrset.name].append(rrset)
+                carried += sum(map(len, message.answer))
+                if carried > limit:
+                    log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
+                    return None
         except (dns.exception.DNSException, OSError, EOFError) as exc:
             log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
             return None
@@ -196,36 +205,60 @@ class Rfc2136Provider:
 
     def _apply_group(self, zone: str, group: Sequence[Change], server: Endpoint) -> None:
         update = build_update(zone, group, self._key)
-        response = self._send(update, server)
-        if response is None:  # maybe applied, maybe not: what DNS holds decides
-            current = self.read(zone, [change.owner for change in group])
-        elif response.rcode() == dns.rcode.NOERROR:
-            if not _holds(self._read_until(zone, group, _holds), group):
-                log.warning(
-                    "%s accepted the UPDATE of %s but does not serve it after %g s",
-                    server,
-                    zone,
-                    self.config.timeout,
-                )
+        try:
+            response = self._send(zone, update, server)
+        except NoAnswer as exc:  # maybe applied, maybe not: what DNS holds decides
+            self._decide(zone, group, exc)
             return
-        elif response.rcode() in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
-            current = self._read_until(zone, group, _settled)
-        else:
+        if response.rcode() == dns.rcode.NOERROR:
+            self._confirm(zone, group, server)
+            return
+        if response.rcode() not in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
             raise rcode_error(response.rcode(), server, zone, self.config.key.name)
+        current = self._read_until(zone, group, _settled)
         if _holds(current, group):
             log.debug("%s already holds the change of %d owners", zone, len(group))
             return
-        if response is None:
-            raise ServerTimeout(
-                f"{server} did not answer the UPDATE of {zone} within {self.config.timeout:g} s, "
-                "twice; it may still apply it when it recovers: run again to check"
-            )
         names = _moved(current, group) or [change.owner for change in group]
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         raise ConflictError(
             f"{names[0]}{more} changed since it was read, so the UPDATE was not applied; run "
             "again to plan from what DNS holds now"
         )
+
+    def _decide(self, zone: str, group: Sequence[Change], unanswered: NoAnswer) -> None:
+        """After an UPDATE without an answer that tells: done when DNS holds every `after`."""
+        try:
+            current = self.read(zone, [change.owner for change in group])
+        except ProviderError as exc:
+            raise NoAnswer(
+                f"{unanswered}, and reading the zone back failed ({exc}): it may have been "
+                "applied; run again to check"
+            ) from None
+        if not _holds(current, group):
+            raise NoAnswer(
+                f"{unanswered}; the zone does not hold the change, but the server may still apply "
+                "it when it recovers: run again to check"
+            )
+        log.warning("%s holds the change all the same", zone)
+
+    def _confirm(self, zone: str, group: Sequence[Change], server: Endpoint) -> None:
+        """Wait until the primary serves an UPDATE it accepted; only warn when it does not (or
+        cannot be read): the change is applied, and publish checks every server afterwards."""
+        try:
+            served = _holds(self._read_until(zone, group, _holds), group)
+        except ProviderError as exc:
+            log.warning(
+                "%s accepted the UPDATE of %s, but reading it back failed: %s", server, zone, exc
+            )
+            return
+        if not served:
+            log.warning(
+                "%s accepted the UPDATE of %s but does not serve it after %g s",
+                server,
+                zone,
+                self.config.timeout,
+            )
 
     def _read_until(
         self, zone: str, group: Sequence[Change], done: Callable[[Reads, Sequence[Change]], bool]
@@ -242,14 +275,21 @@ class Rfc2136Provider:
             current = self.read(zone, owners)
         return current
 
-    def _send(self, update: dns.message.Message, server: Endpoint) -> dns.message.Message | None:
-        """The answer; an unanswered UPDATE is sent again once (safe: its prerequisites)."""
-        for attempt in range(2):
-            try:
-                return exchange(update, server, self.config.timeout)
-            except ServerTimeout as exc:
-                log.warning("%s%s", exc, "; sending the UPDATE again" if attempt == 0 else "")
-        return None
+    def _send(
+        self, zone: str, update: dns.message.Message, server: Endpoint
+    ) -> dns.message.Message:
+        """The answer. An UPDATE that gets no answer telling what the server did is sent once
+        more (safe: its prerequisites); NoAnswer when that gets none either."""
+        try:
+            return exchange(update, server, self.config.timeout)
+        except NoAnswer as exc:
+            log.warning("%s; sending the UPDATE again", exc)
+        try:
+            return exchange(update, server, self.config.timeout)
+        except ProviderError as exc:
+            raise NoAnswer(
+                f"{server} gave no usable answer to the UPDATE of {zone}, sent twice ({exc})"
+            ) from None
 
     def servers(self, zone: str) -> Sequence[Endpoint]:
         """The configured `nameservers`, else every address of every NS of the zone, port 53."""

@@ -25,7 +25,12 @@ BACKOFF = 0.25  # seconds before the second attempt, doubling after
 KNOT_ACL = "acl: action: update, update-type: [TLSA]"
 
 
-class ServerTimeout(ProviderError):
+class NoAnswer(ProviderError):
+    """The server gave no answer that tells what it did: none, one cut short or malformed, or one
+    that fails its TSIG check while claiming success. An UPDATE may have been applied."""
+
+
+class ServerTimeout(NoAnswer):
     """The server did not answer in time."""
 
 
@@ -58,7 +63,7 @@ def exchange(request: dns.message.Message, server: Endpoint, timeout: float) -> 
             size = int.from_bytes(stream.read(2), "big")
             answer = stream.read(size)
     if size < 12 or len(answer) < size:
-        raise ProviderError(f"{server} closed the connection before it answered in full")
+        raise NoAnswer(f"{server} closed the connection before it answered in full")
     return _parse(request, answer, server)
 
 
@@ -116,7 +121,7 @@ def _rejected(
         unchecked = None
     key, algorithm = request.keyname, request.keyalgorithm
     if unchecked is None or key is None or algorithm is None:
-        return ProviderError(f"{server} sent a malformed answer ({exc})")
+        return NoAnswer(f"{server} sent a malformed answer ({exc})")
     zone = request.question[0].name  # the zone section of an UPDATE
     tsig = unchecked.tsig[0] if unchecked.tsig else None
     if tsig is not None and tsig.error == dns.rcode.BADSIG:
@@ -134,7 +139,7 @@ def _rejected(
         return ProviderError(f"{server} rejected the TSIG time (BADTIME): {_skew(tsig.other)}")
     if unchecked.rcode() != dns.rcode.NOERROR:
         return rcode_error(unchecked.rcode(), server, zone.to_text(), key.to_text())
-    return ProviderError(
+    return NoAnswer(
         f"the answer from {server} failed its TSIG check ({exc}): something on the path may "
         "alter DNS messages"
     )

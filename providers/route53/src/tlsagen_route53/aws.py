@@ -24,6 +24,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from botocore.parsers import ResponseParserError
 
 from tlsagen.errors import InputError, ProviderError
 from tlsagen_route53.settings import Settings
@@ -99,6 +100,11 @@ def translated(endpoint: str) -> Iterator[None]:
         ) from None
     except BotoCoreError as exc:
         raise ProviderError(f"Route 53 request failed: {exc}") from None
+    except ResponseParserError as exc:  # not a BotoCoreError; its text quotes the whole answer
+        raise ProviderError(
+            f"the answer from {endpoint} is not a Route 53 answer ({str(exc).splitlines()[0]}); "
+            "check endpoint-url and any proxy settings"
+        ) from None
 
 
 def _aws_error(exc: ClientError) -> AwsError:

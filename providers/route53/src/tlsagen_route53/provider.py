@@ -284,13 +284,29 @@ class Route53Provider:
                     f"({exc.aws_message}); remove its resource record set protection to let "
                     "tlsagen manage it"
                 ) from None
-            changes = [item.change for item in batch]
-            if _already_applied(changes, self._fetch(zone, [c.owner for c in changes])):
+            if self._applied(zone, batch, exc):
                 return None
             raise ProviderError(
                 f"Route 53 rejected the change batch for {zone}: {exc.aws_message}"
             ) from None
+        except ProviderError as exc:  # no answer, or an unreadable one: was the batch applied?
+            if self._applied(zone, batch, exc):
+                return None
+            raise
         return None if info["Status"] == "INSYNC" else info["Id"]
+
+    def _applied(self, zone: HostedZone, batch: Sequence[Item], failure: ProviderError) -> bool:
+        """After `failure` left it unclear: True when Route 53 holds every `after` of the batch,
+        False when it holds every `before`; otherwise ConflictError."""
+        changes = [item.change for item in batch]
+        try:
+            current = self._fetch(zone, [change.owner for change in changes])
+        except ProviderError as exc:
+            raise ProviderError(
+                f"{failure}; reading {zone} back failed too ({exc}): the change batch may have "
+                "been applied, run again to check"
+            ) from None
+        return _already_applied(changes, current)
 
     def _wait(self, change_ids: Sequence[str]) -> None:
         """Poll GetChange until every change is INSYNC, within `timeout` seconds in all."""
@@ -313,8 +329,14 @@ class Route53Provider:
                     time.monotonic() - start,
                 )
                 time.sleep(min(self._poll_interval, remaining))
-                with self._aws():
-                    status = self._client.get_change(Id=change_id)["ChangeInfo"]["Status"]
+                try:
+                    with self._aws():
+                        status = self._client.get_change(Id=change_id)["ChangeInfo"]["Status"]
+                except ProviderError as exc:
+                    raise ProviderError(
+                        f"{exc}; change {change_id} was accepted all the same, and reaches every "
+                        "Route 53 server on its own"
+                    ) from None
 
     def servers(self, zone: str) -> Sequence[Endpoint]:
         return ()  # apply waits for INSYNC: every Route 53 server has the change

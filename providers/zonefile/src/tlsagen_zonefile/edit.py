@@ -46,6 +46,7 @@ def current_serial(zone: Zone) -> int:
 def edit(zone: Zone, changes: Sequence[Change], serial: int | None) -> str:
     """The text of `zone` with `changes` made and the SOA serial set to `serial` (None: kept)."""
     main = {r.entry: r for r in zone.records if r.path == zone.path}
+    last_of_host = {_host_of(r.name): r for r in main.values()}
     newline = "\r\n" if "\r\n" in zone.text else "\n"
     removed: set[Entry] = set()
     inserts: dict[int, list[str]] = defaultdict(list)  # offset -> lines to insert there
@@ -60,7 +61,7 @@ def edit(zone: Zone, changes: Sequence[Change], serial: int | None) -> str:
                 removed.add(record.entry)
         if after is None or after.records == kept:
             continue
-        anchor = records[-1] if records else _beside(change, main)
+        anchor = records[-1] if records else last_of_host.get(_host_of(change.owner.name))
         at = anchor.entry.end if anchor else len(zone.text)
         owner = _name_text(
             dns.name.from_text(change.owner.name), anchor.origin if anchor else zone.end_origin
@@ -102,16 +103,15 @@ def _own_tlsa(zone: Zone, change: Change) -> list[Record]:
     return records
 
 
-def _beside(change: Change, main: dict[Entry, Record]) -> Record | None:
-    """The zone file's last record of the owner's host or of a `_port._proto` name under it."""
-    host = dns.name.from_text(change.owner.host)
-    near = [record for record in main.values() if _near(record, host)]
-    return near[-1] if near else None
-
-
-def _near(record: Record, host: dns.name.Name) -> bool:
-    extra = record.name.relativize(host) if record.name.is_subdomain(host) else None
-    return extra is not None and all(label.startswith(b"_") for label in extra.labels)
+def _host_of(name: dns.name.Name | str) -> dns.name.Name:
+    """A name without its leading `_port._proto` labels. New TLSA lines go after the zone file's
+    last record of the owner's host or of a name under it made of such labels (one dictionary
+    lookup per owner: host names have no `_` label)."""
+    labels = dns.name.from_text(name).labels if isinstance(name, str) else name.labels
+    first = 0
+    while first < len(labels) - 1 and labels[first].startswith(b"_"):
+        first += 1
+    return dns.name.Name(labels[first:])
 
 
 def _hand_over_names(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shlex
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from tlsagen.errors import ConflictError, ProviderError
@@ -38,15 +40,33 @@ def digest(texts: Mapping[Path, str]) -> str:
     return hashed.hexdigest()
 
 
+@contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `directory` for the block, so that tlsagen runs editing its zone
+    files take turns: a file's compare-and-swap check and its rename are then one step for them
+    (another editor, which does not lock, is still caught by the check)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise ProviderError(f"cannot open {directory} to lock it: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def replace_file(
     path: Path, text: str, check_command: Sequence[str], unchanged: Callable[[], bool]
 ) -> None:
     """Write `text` to a temporary file beside `path` with the same mode (and owner, as root),
-    run the check command on it, then rename it over `path` if `unchanged()` still holds."""
-    info = path.stat()
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tlsagen")
-    temporary = Path(name)
+    run the check command on it, then rename it over `path` if `unchanged()` still holds.
+    A file system error (no space, read-only) leaves `path` as it was: ProviderError."""
+    temporary: Path | None = None
     try:
+        info = path.stat()
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tlsagen")
+        temporary = Path(name)
         with os.fdopen(fd, "wb") as out:
             out.write(encode(text))
             out.flush()
@@ -59,8 +79,13 @@ def replace_file(
         if not unchanged():
             raise ConflictError(f"{path} changed while tlsagen was editing it; nothing was written")
         os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
+    except BaseException as exc:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ProviderError(
+                f"cannot write the new {path} ({exc.strerror or exc}); it is unchanged"
+            ) from None
         raise
     directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -91,5 +116,5 @@ def _check(path: Path, argv: list[str]) -> None:
         output = (result.stdout + result.stderr).strip()
         raise ProviderError(
             f"check-command {command} rejected the new zone (exit status {result.returncode}); "
-            f"{path} is unchanged:\n{output}"
+            f"{path} is unchanged" + (f":\n{output}" if output else "")
         )

@@ -18,7 +18,7 @@ _LEXEME = re.compile(  # each match skips the blanks before it
       | (?P<comment>;[^\n]*)
       | (?P<open>\()
       | (?P<close>\))
-      | (?P<word>(?:[^\s;()"\\]+|\\.|"(?:[^"\\\n]+|\\.)*")+)
+      | (?P<word>(?:[^\s;()"\\]+|\\.|"(?:[^"\\\n]|\\.)*")+)  # one way to match a quote
       | (?P<bad>\S))""",
     re.VERBOSE,
 )

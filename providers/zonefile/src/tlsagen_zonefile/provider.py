@@ -12,7 +12,7 @@ from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import Endpoint
 from tlsagen.records import ChangeSet, Owner, RRset
 from tlsagen_zonefile.edit import current_serial, edit
-from tlsagen_zonefile.files import digest, read_text, replace_file
+from tlsagen_zonefile.files import digest, locked, read_text, replace_file
 from tlsagen_zonefile.serial import next_serial
 from tlsagen_zonefile.settings import Settings
 from tlsagen_zonefile.zone import Zone, parse_zone
@@ -44,6 +44,11 @@ class ZonefileProvider:
         return {owner: value for owner, value in held.items() if value is not None}
 
     def apply(self, changes: ChangeSet) -> None:
+        directory = self.settings.path if self.settings.directory else self.settings.path.parent
+        with locked(directory):
+            self._apply(changes)
+
+    def _apply(self, changes: ChangeSet) -> None:
         zone, texts = self._load(changes.zone)
         found = digest(texts)
         held = {}

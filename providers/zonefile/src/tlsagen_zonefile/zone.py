@@ -6,6 +6,8 @@ stated TTL as in RFC 2308), so that the independent check in edit.py agrees with
 
 from __future__ import annotations
 
+import functools
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,9 +63,17 @@ class Zone:
     soa: Record | None  # the first SOA record
     end_origin: dns.name.Name | None  # the origin in effect at the end of the zone file
 
+    @functools.cached_property
+    def _tlsa(self) -> dict[dns.name.Name, list[Record]]:
+        """The TLSA records by owner name: looking owners up one by one stays linear."""
+        found: dict[dns.name.Name, list[Record]] = defaultdict(list)
+        for record in self.records:
+            if record.rdtype == dns.rdatatype.TLSA:
+                found[record.name].append(record)
+        return found
+
     def tlsa_records(self, owner: Owner) -> list[Record]:
-        name = dns.name.from_text(owner.name)
-        return [r for r in self.records if r.rdtype == dns.rdatatype.TLSA and r.name == name]
+        return list(self._tlsa.get(dns.name.from_text(owner.name), ()))
 
     def rrset(self, owner: Owner) -> RRset | None:
         """The owner's TLSA RRset; with differing TTLs, the smallest (as a server would)."""

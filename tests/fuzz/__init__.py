@@ -1,0 +1,1 @@
+"""Fuzz targets: every parser either reads its input or refuses it with a TlsagenError."""

@@ -1,0 +1,217 @@
+"""Files tlsagen writes: private keys and state 0600 and atomic whatever the umask; symbolic links
+planted in the deploy and state directories are not followed; configuration and key directories
+that others may write to are refused. Strict xfails mark what the code does not do yet."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.testbed.acme import CertDir, LocalCA, new_key
+from tlsagen import deploy, keys, state
+from tlsagen.cli.app import main
+from tlsagen.config import Deploy
+from tlsagen.errors import InputError
+from tlsagen.rollover import Memory
+
+EXAMPLES = Path(__file__).parents[1] / "docs/examples"
+STRANGER = 54321  # a uid and gid that own the attacker's files
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """umask 000: every mode must come from the code, not from a careful umask."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+# --- modes and atomic writes ---------------------------------------------------------------------
+
+
+def test_a_generated_next_key_is_0600_in_a_0700_directory(tmp_path: Path, open_umask: None) -> None:
+    path = tmp_path / "keys" / "mail.next.key"
+    keys.write_new_key(path, "Ed25519")
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700
+    assert sorted(p.name for p in path.parent.iterdir()) == ["mail.next.key"]
+
+
+def test_the_state_and_its_lock_are_0600_in_a_0700_directory(
+    tmp_path: Path, open_umask: None
+) -> None:
+    path = tmp_path / "state" / "state.json"
+    with state.locked(path) as held:
+        held.put("mail", Memory(managed=True))
+    assert mode(path) == 0o600 and mode(path.with_name("state.json.lock")) == 0o600
+    assert mode(path.parent) == 0o700
+
+
+def test_a_crash_while_writing_a_key_leaves_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "next.key"
+    keys.write_new_key(path, "Ed25519")
+    before = path.read_bytes()
+
+    def crash(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.replace", crash)
+    with pytest.raises(OSError, match="No space left"):
+        keys.write_new_key(path, "Ed25519")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["next.key"]
+
+
+@pytest.fixture
+def issued(tmp_path: Path) -> deploy.Files:
+    source = CertDir(tmp_path / "acme", "mx1.example.test", "certbot", LocalCA())
+    source.issue(new_key())
+    return deploy.read_files(source.fullchain, source.key)
+
+
+def server_dir(tmp_path: Path) -> Deploy:
+    server = tmp_path / "server"
+    server.mkdir(mode=0o755)
+    return Deploy(server / "fullchain.pem", server / "key.pem", ("true",), 10)
+
+
+def test_a_deployed_key_is_0600(tmp_path: Path, issued: deploy.Files, open_umask: None) -> None:
+    where = server_dir(tmp_path)
+    deploy.install(where, issued)
+    assert mode(where.key) == 0o600 and where.key.read_bytes() == issued.key_pem
+
+
+# --- symbolic links planted where tlsagen writes -------------------------------------------------
+
+
+def test_a_link_planted_as_the_deployed_key_is_replaced_not_followed(
+    tmp_path: Path, issued: deploy.Files
+) -> None:
+    where = server_dir(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    where.key.symlink_to(victim)
+    deploy.install(where, issued)
+    assert victim.read_text() == "precious"
+    assert not where.key.is_symlink() and where.key.read_bytes() == issued.key_pem
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="deploy._write: write_atomic(owner_of=deploy.key) stats the key path, following a "
+    "link planted there, and gives the new private key that file's owner; fix: lstat (or "
+    "os.stat(follow_symlinks=False)) in files.write_atomic, and keep root's ownership for a link",
+)
+def test_a_link_planted_as_the_deployed_key_does_not_give_it_away(
+    tmp_path: Path, issued: deploy.Files
+) -> None:
+    where = server_dir(tmp_path)
+    bait = tmp_path / "bait"
+    bait.write_text("the attacker's file")
+    os.chown(bait, STRANGER, STRANGER)
+    where.key.symlink_to(bait)
+    deploy.install(where, issued)
+    assert where.key.stat().st_uid != STRANGER
+
+
+def test_a_link_planted_as_the_state_file_is_replaced_not_followed(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "state.json"
+    path.parent.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    path.symlink_to(victim)
+    state.save(path, {"mail": Memory(managed=True)})
+    assert victim.read_text() == "precious" and not path.is_symlink()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="state.locked opens STATE.lock with O_CREAT and without O_NOFOLLOW: a link planted "
+    "there makes root create (or open read-write) any file it points to; fix: add O_NOFOLLOW "
+    "and refuse the ELOOP it raises with an InputError",
+)
+def test_a_link_planted_as_the_state_lock_is_not_followed(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "state.json"
+    path.parent.mkdir()
+    target = tmp_path / "created-by-root"
+    path.with_name("state.json.lock").symlink_to(target)
+    with pytest.raises(InputError), state.locked(path):
+        pass
+    assert not target.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="deploy._restore copies KEY.tlsagen-previous back with read_bytes(), following a link "
+    "planted there, so any file root can read becomes the server's key file; fix: open the "
+    "copies with O_NOFOLLOW (or refuse links) before restoring them",
+)
+def test_a_link_planted_as_the_previous_key_is_not_restored(
+    tmp_path: Path, issued: deploy.Files
+) -> None:
+    where = server_dir(tmp_path)
+    secret = tmp_path / "root-only"
+    secret.write_text("root's secret")
+    secret.chmod(0o600)
+    where.key.with_name("key.pem.tlsagen-previous").symlink_to(secret)
+    where.cert.with_name("fullchain.pem.tlsagen-previous").write_bytes(issued.chain_pem)
+    where.key.with_name("key.pem.tlsagen-pending").write_text('{"previous": true}')
+    deploy.recover(where)
+    assert "root's secret" not in where.key.read_text()
+
+
+# --- directories others may write to -------------------------------------------------------------
+
+
+def site(tmp_path: Path, directory_mode: int, which: str) -> Path:
+    """A zone-file configuration, runnable offline; `which` directory gets `directory_mode`."""
+    config_dir, key_dir = tmp_path / "etc", tmp_path / "keys"
+    for directory in (config_dir, key_dir):
+        directory.mkdir(mode=0o755)
+    next_key = key_dir / "next.key"
+    next_key.write_bytes((EXAMPLES / "next.key").read_bytes())
+    next_key.chmod(0o600)
+    (config_dir / "example.com.zone").write_bytes(
+        (EXAMPLES / "gitops/example.com.zone").read_bytes()
+    )
+    config = config_dir / "tlsagen.toml"
+    config.write_text(
+        f"[defaults]\nstate = '{tmp_path / 'state' / 'state.json'}'\n"
+        "[providers.zones]\ntype = 'zonefile'\npath = 'example.com.zone'\n"
+        "[[services]]\nname = 'mail'\nhosts = ['mx1.example.com']\n"
+        f"cert = '{EXAMPLES / 'mx.example.com/fullchain.pem'}'\nnext-key = '{next_key}'\n"
+    )
+    (config_dir if which == "config" else key_dir).chmod(directory_mode)
+    return config
+
+
+def test_private_directories_are_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--config", str(site(tmp_path, 0o755, "config"))]) == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not implemented: nothing checks the mode of the configuration's directory or of the "
+    "directories of key files; fix: refuse (InputError, exit 3) a directory on the path that is "
+    "group- or world-writable without the sticky bit, or not owned by root or the user",
+)
+@pytest.mark.parametrize("which", ["config", "key"])
+@pytest.mark.parametrize("directory_mode", [0o775, 0o777], ids=["0775", "0777"])
+def test_directories_others_may_write_to_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str, directory_mode: int
+) -> None:
+    code = main(["plan", "--config", str(site(tmp_path, directory_mode, which))])
+    assert code == 3 and "writable" in capsys.readouterr().err
