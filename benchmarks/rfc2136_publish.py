@@ -7,7 +7,6 @@ Run from the repository root: python benchmarks/rfc2136_publish.py   (needs bind
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,39 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dns.opcode
-
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from benchmarks.measure import DnsMessages
 from tests.testbed import start_lab
 from tlsagen import config, engine
 
 HOSTS = 500
 PORTS = (25, 443)
 EXAMPLE = Path(__file__).parents[1] / "docs/examples/mx.example.com/fullchain.pem"
-sent: Counter[str] = Counter()
-
-
-def count_messages() -> None:
-    """Count the DNS messages this process sends, by opcode, at the socket level."""
-    real_send, real_sendall = socket.socket.send, socket.socket.sendall
-
-    def record(sock: socket.socket, data: bytes) -> None:
-        header = data[2:] if sock.type == socket.SOCK_STREAM else data
-        if len(header) >= 12:
-            opcode = (header[2] >> 3) & 0xF
-            sent["UPDATE" if opcode == dns.opcode.UPDATE else "query"] += 1
-
-    def send(sock: socket.socket, data: bytes, *args: Any) -> int:
-        record(sock, data)
-        return real_send(sock, data, *args)
-
-    def sendall(sock: socket.socket, data: bytes, *args: Any) -> None:
-        record(sock, data)
-        real_sendall(sock, data, *args)
-
-    socket.socket.send = send  # type: ignore[method-assign]
-    socket.socket.sendall = sendall  # type: ignore[method-assign]
 
 
 def write_config(workdir: Path, zone: Any, prefix: str, next_key: Path) -> Path:
@@ -83,7 +58,9 @@ def main() -> None:
         )
         loaded = config.load(write_config(workdir, lab.bind, "b", next_key))
         providers = engine.open_providers(loaded, ["dns"])
-        count_messages()
+        messages = DnsMessages()
+        messages.install()
+        sent = messages.sent
         now = datetime.now(UTC)
 
         plan_s, plan = timed(lambda: engine.make_plan(loaded, providers, now))

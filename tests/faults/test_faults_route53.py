@@ -35,8 +35,8 @@ from tests.faults.common import (
     held_state,
     long_run,
     record_of,
+    run_cli,
 )
-from tests.faults.common import run_cli as cli
 from tlsagen import engine
 
 ZONE = "example.com."
@@ -277,11 +277,12 @@ def test_publish_through_a_faulty_api(
 ) -> None:
     site = Site(moto, tmp_path)
     injector.step, injector.fault = step, fault
-    run = cli(capsys, "publish", "--config", site.config)
-    faults.expect("route53 (moto_server)", step, fault, run, code, held)
+    run = run_cli(capsys, "publish", "--config", site.config)
+    line = faults.expect("route53 (moto_server)", step, fault, run, code, held)
+    assert line is None or step != WAIT or "was accepted all the same" in line
     assert site.held() == held
     assert site.bystanders_intact()
     injector.step = None
-    rerun = cli(capsys, "publish", "--config", site.config)
+    rerun = run_cli(capsys, "publish", "--config", site.config)
     assert rerun.code == 0, rerun.err
     assert site.held() == NEW and site.bystanders_intact()

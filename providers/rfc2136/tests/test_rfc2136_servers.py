@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dns.message
+import dns.query
 import pytest
 
 from tests.testbed import DnsLab, Zone, nsupdate, pause
@@ -322,8 +323,22 @@ def test_an_axfr_far_larger_than_the_read_is_given_up_for_queries(
     owners = [owner_in(zone, f"{fresh_host}-{n}") for n in range(2)]
     sets = {o: rrset(o, 600, [record(o.name)]) for o in owners}
     keyed.apply(ChangeSet(zone.name, tuple(Change(o, None, s) for o, s in sets.items())))
-    assert make_provider(dns_lab, zone).read(zone.name, owners) == sets
+    transfers = []
+    real_xfr = dns.query.xfr
+
+    def xfr(*args: Any, **kwargs: Any) -> Any:
+        transfers.append(args)
+        return real_xfr(*args, **kwargs)
+
+    monkeypatch.setattr(dns.query, "xfr", xfr)
+    reading = make_provider(dns_lab, zone)
+    assert reading.read(zone.name, owners) == sets
     assert f"the AXFR of {zone.name} is over 6 records; reading by queries" in caplog.text
+    assert reading.read(zone.name, owners) == sets
+    assert len(transfers) == 1  # the zone is known to be too large for this read
+    monkeypatch.setattr(provider, "AXFR_RECORDS_PER_OWNER", 10**9)
+    assert reading.read(zone.name, owners) == sets
+    assert len(transfers) == 2  # but not for a read worth a whole transfer
 
 
 def test_zone_found_by_resolver_and_primary_by_soa_mname(dns_lab: DnsLab, fresh_host: str) -> None:

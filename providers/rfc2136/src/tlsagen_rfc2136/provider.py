@@ -58,7 +58,8 @@ class Rfc2136Provider:
         self._key = config.key.dns_key()
         self._primaries: dict[str, Endpoint] = {}
         self._servers: dict[str, tuple[Endpoint, ...]] = {}
-        self._no_axfr: set[str] = set()
+        self._no_axfr: set[str] = set()  # zones the server does not transfer to this key
+        self._records: dict[str, int] = {}  # records a zone's transfer carried (at least)
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -135,11 +136,15 @@ class Rfc2136Provider:
         """One AXFR when reading many owners (if the server allows it), else one query each."""
         wanted = sorted(set(owners))
         server = self._primary(zone)
-        if len(wanted) >= AXFR_MIN_OWNERS and zone not in self._no_axfr:
-            found = self._read_by_axfr(zone, wanted, server)
+        limit = AXFR_RECORDS_PER_OWNER * len(wanted)
+        if (
+            len(wanted) >= AXFR_MIN_OWNERS
+            and zone not in self._no_axfr
+            and self._records.get(zone, 0) <= limit
+        ):
+            found = self._read_by_axfr(zone, wanted, server, limit)
             if found is not None:
                 return found
-            self._no_axfr.add(zone)
         rrsets = _parallel(lambda owner: self._read_one(zone, owner, server), wanted)
         return {rrset.owner: rrset for rrset in rrsets if rrset is not None}
 
@@ -155,14 +160,15 @@ class Rfc2136Provider:
         return rrset_at(owner, response.answer)
 
     def _read_by_axfr(
-        self, zone: str, owners: Sequence[Owner], server: Endpoint
+        self, zone: str, owners: Sequence[Owner], server: Endpoint, limit: int
     ) -> dict[Owner, RRset] | None:
         """The owners' RRsets from one signed zone transfer; None if the server refuses it, or
-        once it carries more records than queries for the owners would cost."""
+        once it carries more than `limit` records (then queries cost less); either is
+        remembered for the next read."""
         by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = {
             dns.name.from_text(owner.name): [] for owner in owners
         }
-        limit, carried = AXFR_RECORDS_PER_OWNER * len(owners), 0
+        carried = 0
         try:
             for message in dns.query.xfr(
                 server.host,
@@ -179,10 +185,13 @@ class Rfc2136Provider:
                 carried += sum(map(len, message.answer))
                 if carried > limit:
                     log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
+                    self._records[zone] = carried
                     return None
         except (dns.exception.DNSException, OSError, EOFError) as exc:
             log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
+            self._no_axfr.add(zone)
             return None
+        self._records[zone] = carried
         found = (rrset_at(owner, by_name[dns.name.from_text(owner.name)]) for owner in owners)
         return {rrset.owner: rrset for rrset in found if rrset is not None}
 
