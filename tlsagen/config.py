@@ -110,10 +110,14 @@ def load(path: Path) -> Config:
         text = path.read_text()
     except OSError as exc:
         raise InputError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the configuration is not UTF-8 text") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid TOML (nested too deeply)") from None
     return parse(data, path)
 
 

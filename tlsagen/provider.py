@@ -96,6 +96,6 @@ def parse_endpoint(text: str, where: str, default_port: int = 53) -> Endpoint:
 
 
 def _port(text: str, value: str, where: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit() and len(text) <= 5) or not 0 < int(text) < 65536:
         raise InputError(f"{where}: '{value}' has a bad port (expected 1-65535)")
     return int(text)

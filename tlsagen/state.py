@@ -94,7 +94,7 @@ def parse(text: str, where: str) -> Memories:
     try:
         data = json.loads(text)
         version = data["version"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         log.warning("%s is not a tlsagen state file; starting from an empty state", where)
         return {}
     if version != VERSION:
@@ -104,7 +104,7 @@ def parse(text: str, where: str) -> Memories:
         )
     try:
         return {name: _memory(item) for name, item in data.get("services", {}).items()}
-    except (ValueError, TypeError, KeyError, AttributeError, TlsagenError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, TlsagenError) as exc:
         log.warning("%s is damaged (%s); starting from an empty state", where, exc)
         return {}
 
@@ -120,7 +120,7 @@ def render(memories: Mapping[str, Memory]) -> str:
 def load(path: Path) -> Memories:
     """The memories in `path`; empty when the file does not exist."""
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8", errors="replace")  # damage is handled by parse
     except FileNotFoundError:
         return {}
     except OSError as exc:

@@ -183,14 +183,9 @@ def test_zone_file_unterminated_quote_does_not_backtrack() -> None:
     assert time.monotonic() - started < 1
 
 
-# --- waiting for a fix in a file owned elsewhere -------------------------------------------------
+# --- config, endpoints, check targets, state --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider.py _port: '²'.isdigit() is true and int() refuses it (and >4300 digits) "
-    "with ValueError; fix: if not re.fullmatch('[0-9]{1,5}', text) or not 0 < int(text) < 65536",
-)
 @pytest.mark.parametrize(
     "text", ["127.0.0.1:\u00b2", f"[::1]:{DIGITS}"], ids=["superscript", "digits"]
 )
@@ -199,58 +194,28 @@ def test_endpoint_port_that_int_refuses(text: str) -> None:
         parse_endpoint(text, "fuzz")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/check.py _targets: 'HOST:²' passes given.isdigit() and int() raises ValueError "
-    "(exit 1); fix: given.isascii() and given.isdigit(), and a UsageError outside 1-65535",
-)
 def test_check_target_port_that_int_refuses(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "mx.example.com:\u00b2"]) == 2
     assert "internal error" not in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.load catches OSError and TOMLDecodeError only: a file that is not UTF-8 "
-    "raises UnicodeDecodeError (exit 1); fix: catch UnicodeDecodeError with an InputError",
-)
 def test_config_that_is_not_utf8(file_of: FileOf) -> None:
     with pytest.raises(InputError):
         config.load(file_of(b"[defaults]\nttl = 60 # \xff\n"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.load: tomllib recurses once per nested array, so 'a = [[[...' raises "
-    "RecursionError (exit 1); fix: catch RecursionError with the TOMLDecodeError",
-)
 def test_config_nested_deeper_than_the_recursion_limit(file_of: FileOf) -> None:
     with pytest.raises(InputError):
         config.load(file_of(b"a = " + b"[" * 100_000))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state.load catches FileNotFoundError and OSError only: a state file that is not "
-    "UTF-8 raises UnicodeDecodeError; fix: treat it as damaged (warning, empty state)",
-)
 def test_state_file_that_is_not_utf8(file_of: FileOf) -> None:
     assert state.load(file_of(b"\xff")) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state._memory: int(float('inf')) raises OverflowError, which state.parse does not "
-    "catch; fix: add OverflowError to the errors that mean 'damaged'",
-)
 def test_state_with_an_infinite_ttl() -> None:
     assert state.parse('{"version": 1, "services": {"mail": {"ttl": Infinity}}}', "fuzz") == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state.parse: json.loads raises RecursionError on deep nesting, which is not a "
-    "ValueError; fix: catch RecursionError with the other errors that mean 'not a state file'",
-)
 def test_state_nested_deeper_than_the_recursion_limit() -> None:
     assert state.parse("[" * 100_000, "fuzz") == {}

@@ -167,7 +167,9 @@ def _targets(texts: list[str], port: int, mx: bool, loaded: Config | None) -> li
     targets = []
     for text in texts:
         host, _, given = text.rpartition(":")
-        if host and given.isdigit():
+        if host and given.isascii() and given.isdigit():
+            if len(given) > 5 or not 0 < int(given) < 65536:
+                raise UsageError(f"{text}: the port must be 1-65535")
             targets.append(Target(host_name(host), int(given), mx, label=text))
         else:
             wants_mx = True if mx else (None if port == 25 else False)
