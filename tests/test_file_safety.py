@@ -135,12 +135,6 @@ def test_a_link_planted_as_the_state_file_is_replaced_not_followed(tmp_path: Pat
     assert victim.read_text() == "precious" and not path.is_symlink()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state.locked opens STATE.lock with O_CREAT and without O_NOFOLLOW: a link planted "
-    "there makes root create (or open read-write) any file it points to; fix: add O_NOFOLLOW "
-    "and refuse the ELOOP it raises with an InputError",
-)
 def test_a_link_planted_as_the_state_lock_is_not_followed(tmp_path: Path) -> None:
     path = tmp_path / "state" / "state.json"
     path.parent.mkdir()

@@ -9,6 +9,7 @@ timer never interleave. A missing or unreadable file is an empty state: it only 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -176,9 +177,10 @@ def locked(
     _make_dir(path)
     lock_path = path.with_name(path.name + ".lock")
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise InputError(f"{lock_path}: cannot open the lock file ({exc.strerror})") from None
+        hint = "it is a symbolic link; remove it" if exc.errno == errno.ELOOP else exc.strerror
+        raise InputError(f"{lock_path}: cannot open the lock file ({hint})") from None
     try:
         deadline = clock() + timeout
         while True:
