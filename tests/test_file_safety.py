@@ -15,7 +15,7 @@ from tests.testbed.acme import CertDir, LocalCA, new_key
 from tlsagen import deploy, keys, state
 from tlsagen.cli.app import main
 from tlsagen.config import Deploy
-from tlsagen.errors import InputError
+from tlsagen.errors import DeployError, InputError
 from tlsagen.rollover import Memory
 
 EXAMPLES = Path(__file__).parents[1] / "docs/examples"
@@ -107,12 +107,6 @@ def test_a_link_planted_as_the_deployed_key_is_replaced_not_followed(
     assert not where.key.is_symlink() and where.key.read_bytes() == issued.key_pem
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deploy._write: write_atomic(owner_of=deploy.key) stats the key path, following a "
-    "link planted there, and gives the new private key that file's owner; fix: lstat (or "
-    "os.stat(follow_symlinks=False)) in files.write_atomic, and keep root's ownership for a link",
-)
 def test_a_link_planted_as_the_deployed_key_does_not_give_it_away(
     tmp_path: Path, issued: deploy.Files
 ) -> None:
@@ -145,12 +139,6 @@ def test_a_link_planted_as_the_state_lock_is_not_followed(tmp_path: Path) -> Non
     assert not target.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deploy._restore copies KEY.tlsagen-previous back with read_bytes(), following a link "
-    "planted there, so any file root can read becomes the server's key file; fix: open the "
-    "copies with O_NOFOLLOW (or refuse links) before restoring them",
-)
 def test_a_link_planted_as_the_previous_key_is_not_restored(
     tmp_path: Path, issued: deploy.Files
 ) -> None:
@@ -161,8 +149,9 @@ def test_a_link_planted_as_the_previous_key_is_not_restored(
     where.key.with_name("key.pem.tlsagen-previous").symlink_to(secret)
     where.cert.with_name("fullchain.pem.tlsagen-previous").write_bytes(issued.chain_pem)
     where.key.with_name("key.pem.tlsagen-pending").write_text('{"previous": true}')
-    deploy.recover(where)
-    assert "root's secret" not in where.key.read_text()
+    with pytest.raises(DeployError, match="symbolic links"):
+        deploy.recover(where)
+    assert not where.key.exists() or "root's secret" not in where.key.read_text()
 
 
 # --- directories others may write to -------------------------------------------------------------

@@ -16,6 +16,7 @@ rollover then installs the certificate again, as its gate has already passed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,9 +152,21 @@ def _restore(deploy: Deploy) -> None:
     for path, mode in ((deploy.key, KEY_MODE), (deploy.cert, CERT_MODE)):
         copy = _previous(path)
         if kept and copy.exists():
-            write_atomic(path, copy.read_bytes(), mode, owner_of=copy)
+            write_atomic(path, _read_no_link(copy), mode, owner_of=copy)
         elif not kept:
             path.unlink(missing_ok=True)
+
+
+def _read_no_link(path: Path) -> bytes:
+    """A copy tlsagen made itself: never follow a link planted in its place."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise DeployError(
+            f"cannot restore from {path} ({exc.strerror}); restore it by hand"
+        ) from None
+    with os.fdopen(fd, "rb") as copy:
+        return copy.read()
 
 
 def _finish(deploy: Deploy) -> None:

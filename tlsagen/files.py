@@ -16,8 +16,8 @@ def write_atomic(path: Path, data: bytes, mode: int, owner_of: Path | None = Non
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        if owner_of is not None and owner_of.exists():
-            stat = owner_of.stat()
+        if owner_of is not None and owner_of.exists() and not owner_of.is_symlink():
+            stat = owner_of.stat(follow_symlinks=False)
             if (stat.st_uid, stat.st_gid) != (os.geteuid(), os.getegid()):
                 os.fchown(fd, stat.st_uid, stat.st_gid)
         with os.fdopen(fd, "wb") as out:
