@@ -35,12 +35,16 @@ def ask(
 ) -> dns.message.Message:
     """One non-recursive query over UDP (TCP when truncated); ProviderError when it fails.
 
-    With `dnssec`, the DO bit asks for the RRSIGs too.
+    With `dnssec`, the DO bit asks for the RRSIGs too. A late answer to an earlier query that
+    lands on the same source port (a server that was paused, a NAT) is skipped, not taken for
+    this one's failure.
     """
     query = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
     query.flags &= ~dns.flags.RD
     try:
-        response, _ = dns.query.udp_with_fallback(query, server.host, timeout, server.port)
+        response, _ = dns.query.udp_with_fallback(
+            query, server.host, timeout, server.port, ignore_unexpected=True, ignore_errors=True
+        )
     except (dns.exception.DNSException, OSError) as exc:
         raise ProviderError(
             f"server {server} did not answer for {name} {rdtype.name}: {exc}"

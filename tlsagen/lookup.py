@@ -74,7 +74,12 @@ class Resolver:
         query = dns.message.make_query(name, rdtype, want_dnssec=do)
         query.flags |= dns.flags.AD | (dns.flags.CD if cd else 0)
         response, _ = dns.query.udp_with_fallback(
-            query, self.endpoint.host, self.timeout, self.endpoint.port
+            query,
+            self.endpoint.host,
+            self.timeout,
+            self.endpoint.port,
+            ignore_unexpected=True,
+            ignore_errors=True,
         )
         return response
 

@@ -22,7 +22,12 @@ def query(
     if not recurse:
         request.flags &= ~dns.flags.RD
     response, _ = dns.query.udp_with_fallback(
-        request, server.host, port=server.port, timeout=timeout
+        request,
+        server.host,
+        port=server.port,
+        timeout=timeout,
+        ignore_unexpected=True,
+        ignore_errors=True,
     )
     return response
 
