@@ -11,7 +11,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from tlsagen.errors import UsageError
-from tlsagen.records import PROTOCOLS, Change, Owner, diff, host_name, rrset
+from tlsagen.records import PROTOCOLS, Change, Owner, diff, holds_every_after, host_name, rrset
 from tlsagen.testing import record
 
 LDH_LABEL = st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", fullmatch=True)
@@ -152,3 +152,13 @@ def test_unicode_names_are_what_dnspython_makes_of_them(labels: list[str]) -> No
         return
     oracle = dns.name.from_unicode(host + ".", idna_codec=dns.name.IDNA_2008_Practical)
     assert oracle.to_text().lower() == name
+
+
+def test_holds_every_after_needs_every_owner_exactly() -> None:
+    a, b = Owner.for_service("a.example", 25), Owner.for_service("b.example", 25)
+    old, new = rrset(a, 300, [record("old")]), rrset(a, 300, [record("new")])
+    changes = [Change(a, old, new), Change(b, rrset(b, 300, [record("x")]), None)]
+    assert holds_every_after({a: new}, changes)
+    assert not holds_every_after({a: new, b: rrset(b, 300, [record("x")])}, changes)
+    assert not holds_every_after({a: rrset(a, 60, [record("new")])}, changes)  # TTL counts
+    assert not holds_every_after({a: old}, changes)

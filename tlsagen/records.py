@@ -140,5 +140,11 @@ def diff(
     )
 
 
+def holds_every_after(held: Mapping[Owner, RRset], changes: Iterable[Change]) -> bool:
+    """Whether DNS, holding `held`, already has every change's `after`: a change that went
+    through although its sender saw a failure (a lost reply, a retry), so nothing is left to do."""
+    return all(held.get(change.owner) == change.after for change in changes)
+
+
 def rrset(owner: Owner, ttl: int, records: Iterable[TLSAData]) -> RRset:
     return RRset(owner, ttl, frozenset(records))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from tlsagen.errors import ConflictError
 from tlsagen.provider import Endpoint, Provider
-from tlsagen.records import Change, ChangeSet, Owner, RRset, rrset
+from tlsagen.records import Change, ChangeSet, Owner, RRset, holds_every_after, rrset
 from tlsagen.tlsa import TLSAData
 
 
@@ -34,8 +34,8 @@ class MemoryProvider:
     def apply(self, changes: ChangeSet) -> None:
         stale = [c for c in changes.changes if self.data.get(c.owner) != c.before]
         if stale:
-            if all(self.data.get(c.owner) == c.after for c in changes.changes):
-                return  # a retried change that was already applied
+            if holds_every_after(self.data, changes.changes):
+                return
             raise ConflictError(f"{stale[0].owner} changed since it was read")
         for change in changes.changes:
             if change.after is None:

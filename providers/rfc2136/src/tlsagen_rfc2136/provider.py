@@ -21,7 +21,7 @@ import dns.rrset
 
 from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError
 from tlsagen.provider import Endpoint
-from tlsagen.records import Change, ChangeSet, Owner, RRset
+from tlsagen.records import Change, ChangeSet, Owner, RRset, holds_every_after
 from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.config import Config
 from tlsagen_rfc2136.transport import NoAnswer, exchange, query, rcode_error
@@ -225,7 +225,7 @@ class Rfc2136Provider:
         if response.rcode() not in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
             raise rcode_error(response.rcode(), server, zone, self.config.key.name)
         current = self._read_until(zone, group, _settled)
-        if _holds(current, group):
+        if holds_every_after(current, group):
             log.debug("%s already holds the change of %d owners", zone, len(group))
             return
         names = _moved(current, group) or [change.owner for change in group]
@@ -244,7 +244,7 @@ class Rfc2136Provider:
                 f"{unanswered}, and reading the zone back failed ({exc}): it may have been "
                 "applied; run again to check"
             ) from None
-        if not _holds(current, group):
+        if not holds_every_after(current, group):
             raise NoAnswer(
                 f"{unanswered}; the zone does not hold the change, but the server may still apply "
                 "it when it recovers: run again to check"
@@ -255,7 +255,7 @@ class Rfc2136Provider:
         """Wait until the primary serves an UPDATE it accepted; only warn when it does not (or
         cannot be read): the change is applied, and publish checks every server afterwards."""
         try:
-            served = _holds(self._read_until(zone, group, _holds), group)
+            served = holds_every_after(self._read_until(zone, group, holds_every_after), group)
         except ProviderError as exc:
             log.warning(
                 "%s accepted the UPDATE of %s, but reading it back failed: %s", server, zone, exc
@@ -321,11 +321,6 @@ class Rfc2136Provider:
         return tuple(dict.fromkeys(endpoints))
 
 
-def _holds(current: Reads, group: Sequence[Change]) -> bool:
-    """DNS holds every `after`."""
-    return all(current.get(change.owner) == change.after for change in group)
-
-
 def _moved(current: Reads, group: Sequence[Change]) -> list[Owner]:
     """The owners that no longer hold the records of their `before`."""
     return [c.owner for c in group if _records(current.get(c.owner)) != _records(c.before)]
@@ -333,7 +328,7 @@ def _moved(current: Reads, group: Sequence[Change]) -> list[Owner]:
 
 def _settled(current: Reads, group: Sequence[Change]) -> bool:
     """Reads that agree with a failed prerequisite: every `after` is there, or a `before` gone."""
-    return _holds(current, group) or bool(_moved(current, group))
+    return holds_every_after(current, group) or bool(_moved(current, group))
 
 
 def _records(rrset: RRset | None) -> frozenset[TLSAData]:

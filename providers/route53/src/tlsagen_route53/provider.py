@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError, UsageError
 from tlsagen.provider import Endpoint
-from tlsagen.records import Change, ChangeSet, Owner, RRset
+from tlsagen.records import Change, ChangeSet, Owner, RRset, holds_every_after
 from tlsagen.tlsa import TLSAData
 from tlsagen_route53.aws import AwsError, translated
 from tlsagen_route53.batches import Item, Stored, split
@@ -365,14 +365,11 @@ def _already_applied(changes: Sequence[Change], current: Mapping[Owner, Stored])
     """False when DNS holds every `before` (go ahead), True when it holds every `after` (done);
     otherwise ConflictError."""
 
-    def held(owner: Owner) -> RRset | None:
-        stored = current.get(owner)
-        return stored.rrset if stored else None
-
-    stale = [change.owner for change in changes if held(change.owner) != change.before]
+    held = {owner: stored.rrset for owner, stored in current.items()}
+    stale = [change.owner for change in changes if held.get(change.owner) != change.before]
     if not stale:
         return False
-    if all(held(change.owner) == change.after for change in changes):
+    if holds_every_after(held, changes):
         return True
     raise ConflictError(
         f"{stale[0]} changed in Route 53 since it was read ({len(stale)} owner(s) changed); "
