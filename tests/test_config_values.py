@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tlsagen.config_values import read_secret, warn_if_exposed
+from tlsagen.config_values import check_secret_file, read_secret
 from tlsagen.errors import InputError
 
 
@@ -41,10 +41,10 @@ def test_exposed_secret_file_warns(tmp_path: Path, caplog: pytest.LogCaptureFixt
     path.write_text("x")
     path.chmod(0o644)
     with caplog.at_level(logging.WARNING, logger="tlsagen"):
-        warn_if_exposed(path, "key file")
+        check_secret_file(path, "key file")
     assert "readable by group or others" in caplog.text
     caplog.clear()
     path.chmod(0o600)
     with caplog.at_level(logging.WARNING, logger="tlsagen"):
-        warn_if_exposed(path, "key file")
+        check_secret_file(path, "key file")
     assert caplog.text == ""

@@ -1,6 +1,6 @@
 """Files tlsagen writes: private keys and state 0600 and atomic whatever the umask; symbolic links
 planted in the deploy and state directories are not followed; configuration and key directories
-that others may write to are refused. Strict xfails mark what the code does not do yet."""
+that others may write to are refused."""
 
 from __future__ import annotations
 
@@ -179,18 +179,13 @@ def site(tmp_path: Path, directory_mode: int, which: str) -> Path:
     return config
 
 
-def test_private_directories_are_accepted(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("directory_mode", [0o755, 0o1777], ids=["0755", "1777-sticky"])
+def test_private_and_sticky_directories_are_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], directory_mode: int
 ) -> None:
-    assert main(["plan", "--config", str(site(tmp_path, 0o755, "config"))]) == 0
+    assert main(["plan", "--config", str(site(tmp_path, directory_mode, "key"))]) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not implemented: nothing checks the mode of the configuration's directory or of the "
-    "directories of key files; fix: refuse (InputError, exit 3) a directory on the path that is "
-    "group- or world-writable without the sticky bit, or not owned by root or the user",
-)
 @pytest.mark.parametrize("which", ["config", "key"])
 @pytest.mark.parametrize("directory_mode", [0o775, 0o777], ids=["0775", "0777"])
 def test_directories_others_may_write_to_are_refused(
@@ -198,3 +193,41 @@ def test_directories_others_may_write_to_are_refused(
 ) -> None:
     code = main(["plan", "--config", str(site(tmp_path, directory_mode, which))])
     assert code == 3 and "writable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["config", "key"])
+def test_directories_of_another_user_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    config = site(tmp_path, 0o755, which)
+    os.chown(config.parent if which == "config" else tmp_path / "keys", STRANGER, STRANGER)
+    assert main(["plan", "--config", str(config)]) == 3
+    assert f"belongs to user id {STRANGER}" in capsys.readouterr().err
+
+
+def test_a_link_into_a_shared_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The configuration names a key in a private directory, but that is a link into one anyone
+    may write to: the link's target is what gets read, so its directory counts."""
+    config = site(tmp_path, 0o755, "key")
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    (tmp_path / "keys/next.key").rename(shared / "next.key")
+    (tmp_path / "keys/next.key").symlink_to(shared / "next.key")
+    assert main(["plan", "--config", str(config)]) == 3
+    assert f"directory {shared} is writable" in capsys.readouterr().err
+
+
+def test_generate_refuses_a_private_key_others_could_replace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    key = shared / "next.key"
+    key.write_bytes((EXAMPLES / "next.key").read_bytes())
+    assert main(["generate", "--host", "mx.example.com", str(key)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"run: chmod go-w {shared}" in err

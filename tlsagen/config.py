@@ -15,6 +15,7 @@ from tlsagen.config_values import (
     get_int,
     get_str,
     get_str_list,
+    refuse_shared_directories,
     resolve_path,
 )
 from tlsagen.errors import InputError, TlsagenError
@@ -106,6 +107,7 @@ def find(explicit: Path | None) -> Path:
 
 
 def load(path: Path) -> Config:
+    refuse_shared_directories(path, "configuration")
     try:
         text = path.read_text()
     except OSError as exc:
@@ -216,6 +218,9 @@ def _service(
         raise InputError(f"{where}: give 'cert' (certificate, chain or lineage dir) or 'key'")
     next_keys = get_str_list(table, "next-key", where)
     base = path.parent
+    for source in (*current, *next_keys):
+        if source != "-":
+            refuse_shared_directories(resolve_path(source, base), f"{where}:")
     keys = get_str_list(table, "key", where)
     private_key = str(resolve_path(keys[0], base)) if len(keys) == 1 and current != keys else None
     deploy = _deploy(table.get("deploy"), f"{where} deploy", base) if "deploy" in table else None

@@ -99,8 +99,36 @@ def resolve_path(value: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-def warn_if_exposed(path: Path, what: str) -> None:
-    """Warn when a file holding a secret or private key is readable by group or others."""
+def refuse_shared_directories(path: Path, what: str) -> None:
+    """InputError when a directory above `path` lets another user replace it: one writable by
+    group or others without the sticky bit, or owned by neither root nor this user.
+
+    Whoever can replace the configuration, a certificate or a key decides which records are
+    published; both the path as given and the one its links lead to are checked.
+    """
+    me = os.geteuid()
+    for directory in sorted({*path.absolute().parents, *path.resolve().parents}):
+        try:
+            info = directory.stat()
+        except OSError:
+            continue
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+            raise InputError(
+                f"{what} {path}: directory {directory} is writable by group or others "
+                f"(mode {oct(stat.S_IMODE(info.st_mode))}), so another user could replace it; "
+                f"run: chmod go-w {directory}"
+            )
+        if info.st_uid not in (0, me):
+            raise InputError(
+                f"{what} {path}: directory {directory} belongs to user id {info.st_uid}, "
+                "neither root nor you, so that user could replace it; chown it or move the file"
+            )
+
+
+def check_secret_file(path: Path, what: str) -> None:
+    """Refuse a file holding a secret or private key in a directory others may write to; warn
+    when the file itself is readable by group or others."""
+    refuse_shared_directories(path, what)
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -124,7 +152,7 @@ def read_secret(reference: str, where: str, base_dir: Path) -> str:
         return value.strip()
     if kind == "file" and name:
         path = resolve_path(name, base_dir)
-        warn_if_exposed(path, "secret file")
+        check_secret_file(path, "secret file")
         try:
             return path.read_text().strip()
         except OSError as exc:

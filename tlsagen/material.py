@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from tlsagen.config_values import warn_if_exposed
+from tlsagen.config_values import check_secret_file
 from tlsagen.errors import InputError
 
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -391,5 +391,5 @@ def read_source(source: str, password: bytes | None = None) -> Material:
         )
     material = parse(source, read_bytes(path, source), password)
     if material.kind == "private key":
-        warn_if_exposed(path, "private key file")
+        check_secret_file(path, "private key file")
     return material

@@ -14,7 +14,7 @@ import dns.exception
 import dns.name
 import dns.tsig
 
-from tlsagen.config_values import check_keys, warn_if_exposed
+from tlsagen.config_values import check_keys, check_secret_file
 from tlsagen.errors import InputError
 
 log = logging.getLogger("tlsagen")
@@ -134,7 +134,7 @@ def _skip_statement(first: str | None, tokens: Iterator[str]) -> None:
 
 def read_key_file(path: Path, key_name: str | None, where: str) -> TsigKey:
     """The key named `key_name` in a BIND key file, or its only key."""
-    warn_if_exposed(path, "TSIG key file")
+    check_secret_file(path, "TSIG key file")
     try:
         text = path.read_text()
     except OSError as exc:
@@ -171,7 +171,7 @@ _INI_KEYS = ("server", "port", "name", "secret", "algorithm", "sign_query")
 def read_credentials(path: Path, where: str) -> Credentials:
     """A certbot-dns-rfc2136 INI file: `dns_rfc2136_server = ...` lines, secret inline."""
     where = f"{where} credentials {path}"
-    warn_if_exposed(path, "credentials file")
+    check_secret_file(path, "credentials file")
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string("[ini]\n" + path.read_text(), source=str(path))
