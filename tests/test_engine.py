@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 from tlsagen import config, engine, material
 from tlsagen.errors import ConflictError, UnsafeError
-from tlsagen.records import Owner, rrset
+from tlsagen.provider import Endpoint
+from tlsagen.records import Owner, RRset, rrset
 from tlsagen.testing import MemoryProvider, record
 from tlsagen.tlsa import Params, TLSAData, compute
 
@@ -123,3 +125,51 @@ def test_wait_without_servers_reports_nothing(tmp_path: Path) -> None:
 def test_lints_reach_the_plan(tmp_path: Path) -> None:
     plan = engine.make_plan(load(tmp_path, '"1 1 1"'), {"mem": MemoryProvider()}, NOW)
     assert any("unusable for SMTP" in w for w in plan.warnings)
+
+
+class ServedProvider(MemoryProvider):
+    """The memory provider with one authoritative server to poll, whose answers the test sets."""
+
+    def servers(self, zone: str) -> tuple[Endpoint, ...]:
+        return (Endpoint("192.0.2.1", 53),)
+
+
+def serve(
+    monkeypatch: pytest.MonkeyPatch, answers: list[dict[Owner, RRset]]
+) -> tuple[list[float], Callable[[float], None]]:
+    """Make the server answer each poll round from `answers` in turn (the last one repeated);
+    the pauses between rounds, and the sleep that records them."""
+    pauses: list[float] = []
+
+    def tlsa_at(server: Endpoint, owner: Owner) -> RRset | None:
+        return answers[min(len(pauses), len(answers) - 1)].get(owner)
+
+    monkeypatch.setattr(engine.dns, "tlsa_at", tlsa_at)
+    return pauses, pauses.append
+
+
+def test_a_server_lagging_further_behind_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secondary still serving an RRset older than the one read is no conflict while the
+    provider holds the plan: the wait goes on until it serves the plan."""
+    provider = ServedProvider()
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    engine.apply(plan, {"mem": provider})
+    older = {o.owner: rrset(o.owner, 300, [record("older")]) for o in plan.owners}
+    pauses, sleep = serve(monkeypatch, [older, older, dict(provider.data)])
+    reports = engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=sleep)
+    assert len(pauses) == 2 and not any(r.missing for r in reports)
+
+
+def test_records_replaced_after_publishing_is_a_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = ServedProvider()
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    engine.apply(plan, {"mem": provider})
+    provider.data[MX1] = rrset(MX1, 300, [record("someone else")])
+    pauses, sleep = serve(monkeypatch, [dict(provider.data)])
+    with pytest.raises(ConflictError, match=f"another writer changed {MX1} TLSA"):
+        engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=sleep)
+    assert pauses == []  # found on the first round, not after the timeout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import multiprocessing
 import stat
 import time
@@ -66,14 +65,12 @@ def test_missing_file_is_an_empty_state(tmp_path: Path) -> None:
     "text",
     ["", "{not json", '{"services": {}}', '{"version": 1, "services": {"m": {"live": 3}}}'],
 )
-def test_damage_is_an_empty_state_with_a_warning(
-    tmp_path: Path, text: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_damage_is_refused_and_the_file_left_alone(tmp_path: Path, text: str) -> None:
     path = tmp_path / "state.json"
     path.write_text(text)
-    with caplog.at_level(logging.WARNING, logger="tlsagen"):
-        assert state.load(path) == {}
-    assert "starting from an empty state" in caplog.text
+    with pytest.raises(InputError, match="move it away to start from an empty state"):
+        state.load(path)
+    assert path.read_text() == text
 
 
 def test_a_newer_version_is_refused(tmp_path: Path) -> None:

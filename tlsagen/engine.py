@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tlsagen import deploy, dns, hooks, keys, material, policy, rollover, slots
 from tlsagen.config import Config, Service
-from tlsagen.errors import ProviderError, TlsagenError, UnsafeError, UsageError
+from tlsagen.errors import ConflictError, ProviderError, TlsagenError, UnsafeError, UsageError
 from tlsagen.provider import Endpoint, Provider, load
 from tlsagen.records import Change, ChangeSet, Owner, RRset, diff, rrset
 from tlsagen.state import StateFile, default_path, locked, next_key_path
@@ -306,12 +306,42 @@ def apply(plan: Plan, providers: Mapping[str, Provider]) -> list[tuple[str, str]
     return applied
 
 
-def _serves(server: Endpoint, want: RRset) -> bool:
+SERVED, WAITING, REPLACED = "served", "waiting", "replaced"
+
+
+def _poll(server: Endpoint, item: OwnerPlan) -> str:
+    """SERVED when `server` serves the planned RRset; REPLACED when it serves neither that nor
+    what the run read before applying (another writer, or a secondary lagging further behind);
+    WAITING otherwise, and when it does not answer."""
     try:
-        held = dns.tlsa_at(server, want.owner)
+        held = dns.tlsa_at(server, item.owner)
     except ProviderError:
-        return False
-    return held is not None and held.ttl == want.ttl and held.records == want.records
+        return WAITING
+    if held == item.desired:
+        return SERVED
+    return WAITING if held == item.current else REPLACED
+
+
+def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provider]) -> None:
+    """ConflictError when the provider now holds, for one of `items`, other than the plan: a
+    server serving an RRset nobody planned is only a suspicion until the source confirms it."""
+    by_zone: dict[tuple[str, str], dict[Owner, OwnerPlan]] = defaultdict(dict)
+    for item in items:
+        by_zone[(item.provider, item.zone)][item.owner] = item
+    for (name, zone), planned in sorted(by_zone.items()):
+        try:
+            held = providers[name].read(zone, planned)
+        except ProviderError:
+            continue
+        for owner, item in sorted(planned.items()):
+            now = held.get(owner)
+            if now != item.desired:
+                holds = " ".join(now.texts()) if now else "no TLSA records"
+                raise ConflictError(
+                    f"another writer changed {owner} TLSA in zone {zone} after this run published "
+                    f"it; it now holds {holds}; run 'tlsagen plan' to see the change before "
+                    "publishing again"
+                )
 
 
 def wait_for_servers(
@@ -322,11 +352,15 @@ def wait_for_servers(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[ServerReport]:
-    """Poll every authoritative server until it serves every planned RRset, or time out."""
-    zones: dict[tuple[str, str], list[RRset]] = defaultdict(list)
+    """Poll every authoritative server until it serves every planned RRset, or time out.
+
+    ConflictError as soon as another writer is found to have replaced a planned RRset: waiting
+    longer could not help.
+    """
+    zones: dict[tuple[str, str], list[OwnerPlan]] = defaultdict(list)
     for item in plan.owners:
-        zones[(item.provider, item.zone)].append(item.desired)
-    pending: dict[tuple[str, Endpoint], list[RRset]] = {}
+        zones[(item.provider, item.zone)].append(item)
+    pending: dict[tuple[str, Endpoint], list[OwnerPlan]] = {}
     for (name, zone), wanted in sorted(zones.items()):
         for server in providers[name].servers(zone):
             pending[(zone, server)] = list(wanted)
@@ -336,11 +370,13 @@ def wait_for_servers(
     delay = 0.2
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
         while True:
-            jobs = [(key, want) for key, wanted in pending.items() for want in wanted]
-            served = list(pool.map(lambda job: _serves(job[0][1], job[1]), jobs))
-            for (key, want), ok in zip(jobs, served, strict=True):
-                if ok:
-                    pending[key].remove(want)
+            jobs = [(key, item) for key, wanted in pending.items() for item in wanted]
+            polled = list(pool.map(lambda job: _poll(job[0][1], job[1]), jobs))
+            for (key, item), answer in zip(jobs, polled, strict=True):
+                if answer == SERVED:
+                    pending[key].remove(item)
+            suspects = [item for (_, item), a in zip(jobs, polled, strict=True) if a == REPLACED]
+            _raise_if_replaced(suspects, providers)
             for key, wanted in pending.items():
                 if not wanted and key not in finished:
                     finished[key] = clock() - started

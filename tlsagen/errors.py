@@ -72,7 +72,7 @@ EXIT_CODES: dict[int, str] = {
     2: "usage error: bad option or name",
     3: "bad input: certificate, key, configuration or state file",
     4: "provider or DNS failure, nothing applied",
-    5: "conflict: DNS changed since it was read, nothing applied, re-run is safe",
+    5: "conflict: another writer changed DNS since it was read; re-run is safe, it plans anew",
     6: "unsafe: a safety gate refused the step",
     7: "mismatch: a live key is not covered by any record",
     8: "changes pending (plan --exit-code)",

@@ -4,7 +4,9 @@ It holds, per service, when each record was first seen on every authoritative se
 when the server presents its key (see rollover.Memory). Writes are atomic (a temporary file in
 the same directory, fsync, rename; mode 0600), and a run that changes it holds an exclusive
 `fcntl.flock` on `STATE.lock` from its first read to its last write, so a renewal hook and a
-timer never interleave. A missing or unreadable file is an empty state: it only delays steps.
+timer never interleave. A missing file is an empty state. A damaged one is refused and left as
+it is: starting afresh would forget which services are under rollover, so that is the user's
+call (move the file away).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -25,8 +26,6 @@ from tlsagen.errors import ConflictError, InputError, TlsagenError
 from tlsagen.files import write_atomic
 from tlsagen.rollover import Live, Memory, Published
 from tlsagen.tlsa import TLSAData
-
-log = logging.getLogger("tlsagen")
 
 VERSION = 1
 ROOT_PATH = Path("/var/lib/tlsagen/state.json")
@@ -90,14 +89,20 @@ def _memory_json(memory: Memory) -> dict[str, Any]:
     }
 
 
+DAMAGED_HINT = (
+    "it was left as it is; move it away to start from an empty state (rollover steps then wait "
+    "as after a first run; run 'tlsagen rollover start' again for the services it managed)"
+)
+
+
 def parse(text: str, where: str) -> Memories:
-    """The memories in a state file's text; InputError only for a file from a newer tlsagen."""
+    """The memories in a state file's text; InputError when it is damaged or from a newer
+    tlsagen."""
     try:
         data = json.loads(text)
         version = data["version"]
     except (ValueError, TypeError, KeyError, RecursionError):
-        log.warning("%s is not a tlsagen state file; starting from an empty state", where)
-        return {}
+        raise InputError(f"{where} is not a tlsagen state file; {DAMAGED_HINT}") from None
     if version != VERSION:
         raise InputError(
             f"{where}: state version {version} is not {VERSION} (written by another tlsagen "
@@ -106,8 +111,7 @@ def parse(text: str, where: str) -> Memories:
     try:
         return {name: _memory(item) for name, item in data.get("services", {}).items()}
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError, TlsagenError) as exc:
-        log.warning("%s is damaged (%s); starting from an empty state", where, exc)
-        return {}
+        raise InputError(f"{where} is damaged ({exc}); {DAMAGED_HINT}") from None
 
 
 def render(memories: Mapping[str, Memory]) -> str:
