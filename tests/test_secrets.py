@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.testbed.model import DnsLab
 from tests.testbed.ports import free_port
+from tlsagen import config_values
 from tlsagen.cli.app import main
 from tlsagen.cli.generate import PASSWORD_ENV
 
@@ -359,10 +360,11 @@ def test_the_processes_tlsagen_starts_are_the_reviewed_ones() -> None:
     }
 
 
-def test_the_zone_check_command_gets_no_secret_in_argv(
+def test_the_zone_check_command_gets_no_secret(
     tmp_path: Path, runs: Runs, secrets: Secrets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Run for real with every secret planted: the argv it received holds none of them."""
+    """Run for real with every secret planted: neither the argv it received nor its environment
+    holds any of them (the rest of the environment, PATH and all, is passed on)."""
     key = private_key(tmp_path, secrets)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CANARY_AWS)
     monkeypatch.setenv(PASSWORD_ENV, CANARY_PASSWORD)
@@ -371,7 +373,8 @@ def test_the_zone_check_command_gets_no_secret_in_argv(
     argv_file = tmp_path / "argv.txt"
     recorder = secrets.write(
         tmp_path / "record-argv",
-        f"#!{sys.executable}\nimport sys\nopen({str(argv_file)!r}, 'a').write(repr(sys.argv))\n",
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"open({str(argv_file)!r}, 'a').write(repr(sys.argv) + repr(dict(os.environ)))\n",
     )
     recorder.chmod(stat.S_IRWXU)
     (tmp_path / "example.com.zone").write_bytes((EXAMPLES / "gitops/example.com.zone").read_bytes())
@@ -385,6 +388,16 @@ def test_the_zone_check_command_gets_no_secret_in_argv(
     )
     assert runs("publish", "--config", config) == 0
     argv = argv_file.read_text()
-    assert "example.com" in argv and secrets.found_in(argv) == []
+    assert "example.com" in argv and "'PATH'" in argv and secrets.found_in(argv) == []
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == CANARY_AWS  # planted for the whole run
     assert_no_leak(secrets, runs, tmp_path)
+
+
+def test_commands_get_the_environment_without_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSIG_SECRET_OF_TEST", "named by env:")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "a session token")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert config_values.read_secret("env:TSIG_SECRET_OF_TEST", "test", Path()) == "named by env:"
+    passed = config_values.child_environment()
+    assert "TSIG_SECRET_OF_TEST" not in passed and "AWS_SESSION_TOKEN" not in passed
+    assert passed["LANG"] == "C.UTF-8"

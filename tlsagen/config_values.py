@@ -17,6 +17,12 @@ from typing import Any
 from tlsagen.errors import InputError
 
 log = logging.getLogger("tlsagen")
+PASSWORD_ENV = "TLSAGEN_KEY_PASSWORD"  # generate's key password
+# Variables that hold secrets whatever the configuration says, kept from the commands tlsagen runs.
+SECRET_VARIABLES = frozenset(
+    {PASSWORD_ENV, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"}
+)
+_named_secrets: set[str] = set()  # variables named by `secret = "env:..."` in this process
 
 
 def check_keys(table: Mapping[str, Any], allowed: Collection[str], where: str) -> None:
@@ -142,10 +148,18 @@ def check_secret_file(path: Path, what: str) -> None:
         )
 
 
+def child_environment() -> dict[str, str]:
+    """tlsagen's environment without its secrets: for the reload and check commands it runs,
+    which have no use for a TSIG secret, an AWS secret key or a key password."""
+    hidden = SECRET_VARIABLES | _named_secrets
+    return {name: value for name, value in os.environ.items() if name not in hidden}
+
+
 def read_secret(reference: str, where: str, base_dir: Path) -> str:
     """The secret named by `env:VAR` or `file:PATH`; never the secret itself in the file."""
     kind, _, name = reference.partition(":")
     if kind == "env" and name:
+        _named_secrets.add(name)
         value = os.environ.get(name)
         if value is None:
             raise InputError(f"{where}: environment variable {name} is not set")

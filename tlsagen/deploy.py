@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tlsagen import material
 from tlsagen.config import Deploy, Service
+from tlsagen.config_values import child_environment
 from tlsagen.errors import DeployError, InputError
 from tlsagen.files import sync_directory, write_atomic
 
@@ -124,6 +125,7 @@ def reload(deploy: Deploy) -> None:
     try:
         done = subprocess.run(
             argv,
+            env=child_environment(),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 
 from tlsagen import formats, material, policy
+from tlsagen.config_values import PASSWORD_ENV
 from tlsagen.errors import UnsafeError, UsageError
 from tlsagen.records import Owner, host_name
 from tlsagen.tlsa import DEFAULT_PARAMS, Params, compute
 
 log = logging.getLogger("tlsagen")
-PASSWORD_ENV = "TLSAGEN_KEY_PASSWORD"
 
 
 def read_password(password_file: Path | None) -> bytes | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from tlsagen.config_values import child_environment
 from tlsagen.errors import ConflictError, ProviderError
 
 CHECK_TIMEOUT = 60.0  # seconds
@@ -101,6 +102,7 @@ def _check(path: Path, argv: list[str]) -> None:
         result = subprocess.run(
             argv,
             cwd=path.parent,
+            env=child_environment(),
             capture_output=True,
             text=True,
             timeout=CHECK_TIMEOUT,
