@@ -527,6 +527,7 @@ def test_usage_errors(cli: Cli, pki: Pki, args: list[str], problem: str) -> None
     run = generate(cli, pki.fullchain, *args)
     assert (run.code, run.out) == (2, "")
     assert problem in run.err
+    assert run.err.startswith("error: ") and run.err.count("\n") == 1  # one line, no box
 
 
 def test_password_in_the_environment(

@@ -64,13 +64,36 @@ def _configure_logging(debug: bool) -> None:
     log.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
+# click's UsageError: typer vendors click from 0.28 on, older typers use click itself.
+USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
+
+
+def _usage_message(exc: Exception) -> str:
+    """One `error:` line for a rejected command line. A group run without a command has shown
+    its help already (typer 0.28; older ones put the help in the message)."""
+    message = str(getattr(exc, "format_message", exc.__str__)())
+    if not message.strip() or message.startswith("Usage:"):
+        return message.rstrip()
+    context = getattr(exc, "ctx", None)
+    where = context.command_path if context is not None else "tlsagen"
+    return f"error: {' '.join(message.split())} (see '{where} --help')"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code (documented in docs/exit-codes.md)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     _configure_logging(debug)
     try:
-        app(args=args, prog_name="tlsagen")  # usage errors: typer prints them and exits 2
+        code = app(args=args, prog_name="tlsagen", standalone_mode=False)
+    except USAGE_ERROR as exc:
+        message = _usage_message(exc)
+        if message:
+            print(message, file=sys.stderr)
+        return 2
+    except typer.Abort:  # click's name for KeyboardInterrupt
+        print("error: interrupted", file=sys.stderr)
+        return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
@@ -90,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:
