@@ -24,13 +24,19 @@ _LEXEME = re.compile(  # each match skips the blanks before it
 )
 
 
+SHARED_LENGTH = 16  # longer words (names, key data) are seldom repeated
+
+
 class Token(NamedTuple):  # a tuple: zone files have hundreds of thousands of tokens
     text: str
     start: int
-    end: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per record: hundreds of thousands
 class Entry:
     """One record or directive: its tokens, and the whole lines it occupies."""
 
@@ -49,11 +55,15 @@ def scan(text: str, where: str) -> list[Entry]:
     """The entries of `text`, in order; blank and comment-only lines belong to none."""
     entries: list[Entry] = []
     tokens: list[Token] = []
+    shared: dict[str, str] = {}  # one string for each short word ("IN", "TLSA", "3"): less memory
     depth, start, line, first_line = 0, 0, 1, 1
     for match in _LEXEME.finditer(text):
         kind = match.lastgroup
         if kind == "word":
-            tokens.append(Token(match.group(kind), match.start(kind), match.end()))
+            word = match.group(kind)
+            if len(word) <= SHARED_LENGTH:
+                word = shared.setdefault(word, word)
+            tokens.append(Token(word, match.start(kind)))
         elif kind == "open":
             depth += 1
         elif kind == "close":

@@ -28,7 +28,7 @@ from tlsagen_zonefile.lexer import Entry, Token, scan
 MAX_INCLUDE_DEPTH = 10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per record: hundreds of thousands
 class Record:
     """One resource record of the zone, and where it is written."""
 
