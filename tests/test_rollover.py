@@ -76,6 +76,24 @@ def test_deploy_opens_after_twice_the_ttl_plus_the_default_margin() -> None:
     assert step is not None and step.gate.passed
 
 
+def test_with_a_resolver_deploy_also_waits_for_dnssec_validation() -> None:
+    """Served everywhere long enough, but the resolver does not validate the new record as
+    secure: the gate stays closed and says why; once it does, the gate opens."""
+    held = OLD.records | NEW.records
+    memory = long_ago(OLD, NEW)
+    why = "_25._tcp.mx1.example.test. is insecure"
+    closed = view(staged=NEW, held=held, served=held, validated=OLD.records, unvalidated=why)
+    step = rollover.plan(closed, memory, NOW).step(rollover.DEPLOY)
+    assert step is not None and not step.gate.passed and step.gate.opens is None
+    assert "DNSSEC-secure" in step.gate.reason and why in step.gate.reason
+    opened = view(staged=NEW, held=held, served=held, validated=held)
+    step = rollover.plan(opened, memory, NOW).step(rollover.DEPLOY)
+    assert step is not None and step.gate.passed and "validates it" in step.gate.reason
+    unchecked = view(staged=NEW, held=held, served=held)  # no resolver configured
+    step = rollover.plan(unchecked, memory, NOW).step(rollover.DEPLOY)
+    assert step is not None and step.gate.passed and "DNSSEC" not in step.gate.reason
+
+
 def test_the_margin_is_a_tenth_of_long_waits_or_the_configured_one() -> None:
     assert rollover.margin_for(3600, None) == 720
     assert rollover.margin_for(2, None) == 60

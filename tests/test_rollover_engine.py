@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.testbed.acme import CertDir, LocalCA, new_key, recording_reload, reloads
+from tests.testbed.lab import BIND_ZONE, BOGUS_ZONE, UNSIGNED_ZONE
+from tests.testbed.model import DnsLab
 from tlsagen import config, deploy, engine, files, material, state
 from tlsagen.errors import DeployError
 from tlsagen.records import Owner, rrset
@@ -53,6 +55,8 @@ class Site:
     layout: str = "certbot"
     deploys: bool = True
     reload_status: int = 0
+    host: str = "mx1.example.test"
+    resolver: str | None = None  # [defaults] resolver
     provider: MemoryProvider = field(default_factory=MemoryProvider)
     clock: Clock = field(default_factory=Clock)
 
@@ -75,10 +79,11 @@ class Site:
             else ""
         )
         path = self.dir / "tlsagen.toml"
+        resolver = f'resolver = "{self.resolver}"\n' if self.resolver else ""
         path.write_text(
-            f'[defaults]\nttl = {TTL}\nmargin = {MARGIN}\nstate = "{self.state_path}"\n'
+            f'[defaults]\nttl = {TTL}\nmargin = {MARGIN}\nstate = "{self.state_path}"\n{resolver}'
             "[providers.mem]\ntype = 'memory'\n"
-            "[[services]]\nname = 'mail'\nhosts = ['mx1.example.test']\n"
+            f"[[services]]\nname = 'mail'\nhosts = ['{self.host}']\n"
             f"cert = '{source}'\nprobe = false\n{deploy_table}"
         )
         return config.load(path)
@@ -163,6 +168,28 @@ def test_staged_renewal_is_published_then_deployed_after_the_gate_then_retired(
     result = site.advance()
     assert site.dns() == {new} and result.refused() == []
     site.assert_safe()
+
+
+@pytest.mark.parametrize(
+    ("zone", "status"), [(UNSIGNED_ZONE, "insecure"), (BOGUS_ZONE, "bogus"), (BIND_ZONE, "")]
+)
+def test_with_a_resolver_a_deploy_waits_until_the_records_validate(
+    tmp_path: Path, dns_lab: DnsLab, zone: str, status: str
+) -> None:
+    """The real Unbound of the lab is the configured resolver. In an unsigned zone, or one whose
+    signatures do not validate, the staged key is published but never deployed; in the signed
+    zone the resolver does not serve what only the in-memory provider holds, so it waits too."""
+    host = "mx1." + zone.rstrip(".")
+    site = Site(tmp_path, host=host, resolver=dns_lab.resolver.address())
+    site.acme.issue(new_key())
+    site.advance()
+    site.clock.wait(GATE)
+    result = site.advance()
+    assert result.deployed == [] and site.installed() is None
+    (refused,) = result.refused()
+    reason = refused[1].gate.reason
+    assert refused[1].kind == "deploy" and "as DNSSEC-secure at every owner" in reason
+    assert f"_25._tcp.{host}. is {status}" in reason if status else "does not serve" in reason
 
 
 def test_an_idle_run_changes_nothing(site: Site) -> None:

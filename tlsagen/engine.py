@@ -207,6 +207,27 @@ def _ask_servers(
     return served
 
 
+def _validated(resolver: Endpoint, owners: Sequence[Owner]) -> tuple[frozenset[TLSAData], str]:
+    """The records `resolver` returns as DNSSEC-secure at every owner, and why others are not."""
+    from tlsagen import lookup  # dnspython's DNSSEC modules: only for a deploy to gate
+
+    asker = lookup.Resolver(resolver, timeout=5.0)
+    with ThreadPoolExecutor(POLL_WORKERS) as pool:
+        answers = list(pool.map(lambda owner: asker.query(owner.name, "TLSA"), owners))
+    secure: frozenset[TLSAData] | None = None
+    problems = []
+    for owner, answer in zip(owners, answers, strict=True):
+        found: frozenset[TLSAData] = frozenset()
+        if answer.status != lookup.SECURE:
+            detail = f": {answer.detail}" if answer.detail else ""
+            problems.append(f"{owner} is {answer.status}{detail}")
+        elif answer.rrset is not None:
+            found = dns.to_rrset(owner, answer.rrset).records
+        secure = found if secure is None else secure & found
+    why = "; ".join(problems) or f"{resolver} does not serve them yet; it may hold an older RRset"
+    return secure or frozenset(), why
+
+
 def _margin_warning(config: Config, service: Service) -> list[str]:
     default = rollover.margin_for(service.ttl, None)
     if config.margin is None or config.margin >= default:
@@ -217,7 +238,9 @@ def _margin_warning(config: Config, service: Service) -> list[str]:
     ]
 
 
-def _view(service: Service, found: slots.Slots, held: Held, served: _Served) -> rollover.View:
+def _view(
+    service: Service, found: slots.Slots, held: Held, served: _Served, resolver: Endpoint | None
+) -> rollover.View:
     records = [held[o][2] for o in service.owners]
     observed = [served.records.get(o, frozenset()) for o in service.owners]
     ttls = [rr.ttl for rr in records if rr] + [served.ttl.get(o, 0) for o in service.owners]
@@ -225,6 +248,9 @@ def _view(service: Service, found: slots.Slots, held: Held, served: _Served) -> 
     def key(item: material.Material) -> rollover.Key:
         return slots.key(item, service.params)
 
+    validated, unvalidated = None, ""
+    if resolver is not None and found.staged is not None:
+        validated, unvalidated = _validated(resolver, service.owners)
     return rollover.View(
         ttl=service.ttl,
         current=tuple(key(m) for m in found.current),
@@ -237,6 +263,8 @@ def _view(service: Service, found: slots.Slots, held: Held, served: _Served) -> 
         served=frozenset.intersection(*observed) if observed else frozenset(),
         silent=tuple(sorted(served.silent)),
         managed=service.deploy is not None,
+        validated=validated,
+        unvalidated=unvalidated,
     )
 
 
@@ -269,7 +297,8 @@ def make_plan(
     owners: list[OwnerPlan] = []
     planned: list[ServicePlan] = []
     for service in services:
-        view = _view(service, found[service.name], held, served)
+        resolver = config.resolver if service.name in observing else None
+        view = _view(service, found[service.name], held, served, resolver)
         memory = remembered.get(service.name, rollover.Memory())
         result = rollover.plan(view, memory, now, config.margin, emergency)
         planned.append(

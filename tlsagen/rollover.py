@@ -78,6 +78,10 @@ class View:
     served: frozenset[TLSAData] = frozenset()  # records every server serves at every owner
     silent: tuple[str, ...] = ()  # authoritative servers that did not answer
     managed: bool = False  # tlsagen deploys this service's certificates
+    # records the configured resolver validates as DNSSEC-secure at every owner, and why others
+    # are not (None: no resolver configured, or nothing staged to deploy)
+    validated: frozenset[TLSAData] | None = None
+    unvalidated: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,9 +170,16 @@ def _largest_ttl(memory: Memory, ttl: int, now: datetime) -> tuple[int, datetime
 
 
 def deploy_gate(
-    key: Key, memory: Memory, now: datetime, margin: float | None, silent: tuple[str, ...] = ()
+    key: Key,
+    memory: Memory,
+    now: datetime,
+    margin: float | None,
+    silent: tuple[str, ...] = (),
+    validated: frozenset[TLSAData] | None = None,
+    unvalidated: str = "",
 ) -> Gate:
-    """Open once every record of `key` has been served everywhere for 2 x TTL + margin."""
+    """Open once every record of `key` has been served everywhere for 2 x TTL + margin and,
+    when a resolver is configured (`validated` is not None), validates as DNSSEC-secure."""
     if silent:
         return Gate(False, None, f"no answer from {', '.join(silent)}; every server must confirm")
     opens: list[datetime] = []
@@ -183,12 +194,22 @@ def deploy_gate(
             )
         wait = 2 * seen.ttl + margin_for(seen.ttl, margin)
         opens.append(seen.since + timedelta(seconds=wait))
+    if validated is not None and not key.records <= validated:
+        record = min(key.records - validated)
+        return Gate(
+            False,
+            None,
+            f"the resolver does not validate {record.to_text()[:22]}… as DNSSEC-secure at every "
+            f"owner ({unvalidated}); senders would not trust it",
+        )
     latest = max(opens)
     first = min(memory.published[r].since for r in key.records)
     reason = (
         f"served everywhere since {first:%Y-%m-%d %H:%M:%S} UTC; deploy waits 2 x TTL "
         f"({max(memory.published[r].ttl for r in key.records)} s) plus the margin"
     )
+    if validated is not None:
+        reason += "; the resolver validates it as DNSSEC-secure"
     return Gate(now >= latest, latest, reason)
 
 
@@ -248,7 +269,9 @@ def plan(
         if not gate.passed:
             records.update(dict.fromkeys(leftover, RETIRING))
     if view.staged is not None:
-        gate = deploy_gate(view.staged, memory, now, margin, view.silent)
+        gate = deploy_gate(
+            view.staged, memory, now, margin, view.silent, view.validated, view.unvalidated
+        )
         gate = _emergency(gate) if emergency else gate
         steps.append(Step(DEPLOY, view.staged.records, gate, view.staged))
     return Rollover(records, _slots(slots, leftover, view, memory), tuple(steps), memory)
