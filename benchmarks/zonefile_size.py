@@ -17,7 +17,6 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 import dns.zone
@@ -25,28 +24,11 @@ import dns.zone
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.measure import MIB
-from tlsagen.provider import ProviderSettings
+from tests.helpers import write_big_zone, zone_provider
 from tlsagen.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
-from tlsagen_zonefile.provider import ZonefileProvider
-from tlsagen_zonefile.settings import Settings
 
 ZONE = "example.test."
-
-
-def write_zone(directory: Path, hosts: int) -> Path:
-    """A zone of `hosts` hosts with an A and a TLSA record each."""
-    path = directory / f"{hosts * 2}.zone"
-    data = record("current").to_text()
-    lines = [f"$ORIGIN {ZONE}\n$TTL 3600\n@ IN SOA ns1 hm 1 7200 3600 1209600 300\n@ IN NS ns1\n"]
-    lines += [f"h{i} IN A 192.0.2.1\n_25._tcp.h{i} 300 IN TLSA {data}\n" for i in range(hosts)]
-    path.write_text("".join(lines))
-    return path
-
-
-def provider(path: Path) -> ZonefileProvider:
-    settings = ProviderSettings("zones", {"path": str(path)}, "zones", path.parent)
-    return ZonefileProvider(Settings.parse(settings), today=lambda: date(2026, 11, 28))
 
 
 def owners(hosts: int, every: int) -> list[Owner]:
@@ -54,12 +36,12 @@ def owners(hosts: int, every: int) -> list[Owner]:
 
 
 def read(path: Path, hosts: int) -> None:
-    provider(path).read(ZONE, owners(hosts, 5))
+    zone_provider(path).read(ZONE, owners(hosts, 5))
 
 
 def add_next_keys(path: Path, hosts: int) -> None:
     chosen = owners(hosts, 20)
-    zones = provider(path)
+    zones = zone_provider(path)
     held = zones.read(ZONE, chosen)
     changes = tuple(
         Change(o, held[o], rrset(o, 300, [record("current"), record("next")])) for o in chosen
@@ -99,7 +81,7 @@ def main() -> None:
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in steps}
     with tempfile.TemporaryDirectory() as directory:
         for size in sizes:
-            path = write_zone(Path(directory), size // 2)
+            path = write_big_zone(Path(directory) / f"{size}.zone", size // 2)
             print(f"{size} records, {path.stat().st_size / MIB:.1f} MiB:")
             for name, step in steps.items():
                 seconds, peak = measure(step, path, size // 2)

@@ -9,24 +9,21 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 
 import dns.name
 import dns.tsig
 import pytest
 
+from tests.helpers import write_big_zone, zone_provider
 from tlsagen import formats, material, policy
 from tlsagen.errors import InputError, ProviderError, UsageError
-from tlsagen.provider import ProviderSettings
 from tlsagen.records import Change, ChangeSet, Owner, host_name, rrset
 from tlsagen.testing import record
 from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.wire import MAX_MESSAGE, build_update, wire_size
 from tlsagen_rfc2136.wire import split as split_updates
 from tlsagen_route53.batches import MAX_CHARS, MAX_RECORDS, Item, split
-from tlsagen_zonefile.provider import ZonefileProvider
-from tlsagen_zonefile.settings import Settings as ZonefileSettings
 
 EXAMPLES = Path(__file__).parents[1] / "docs/examples"
 CHAIN = (EXAMPLES / "mx.example.com/fullchain.pem").read_bytes()
@@ -119,17 +116,7 @@ HOSTS = 10_000  # an A and a TLSA record each: a 20,000-record, 1.2 MB zone file
 
 @pytest.fixture(scope="module")
 def big_zone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("zone") / "example.test.zone"
-    data = record("current").to_text()
-    lines = ["$ORIGIN example.test.\n$TTL 3600\n@ IN SOA ns1 hm 1 7200 3600 1209600 300\n"]
-    lines += [f"h{i} IN A 192.0.2.1\n_25._tcp.h{i} 300 IN TLSA {data}\n" for i in range(HOSTS)]
-    path.write_text("".join(lines))
-    return path
-
-
-def zone_provider(path: Path) -> ZonefileProvider:
-    settings = ProviderSettings("zones", {"path": str(path)}, "zones", path.parent)
-    return ZonefileProvider(ZonefileSettings.parse(settings), today=lambda: date(2026, 11, 28))
+    return write_big_zone(tmp_path_factory.mktemp("zone") / "example.test.zone", HOSTS)
 
 
 def test_reading_2000_owners_of_a_20000_record_zone(big_zone: Path) -> None:
