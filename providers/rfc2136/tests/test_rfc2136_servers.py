@@ -58,13 +58,15 @@ def contract_harness(lab: DnsLab, zone: Zone, prefix: str) -> Harness:
 
 class TestBindContract(ProviderContract):
     @pytest.fixture(scope="class")
-    def harness(self, dns_lab: DnsLab) -> Harness:
+    @classmethod
+    def harness(cls, dns_lab: DnsLab) -> Harness:
         return contract_harness(dns_lab, dns_lab.bind, "rfc2136-bind")
 
 
 class TestKnotContract(ProviderContract):
     @pytest.fixture(scope="class")
-    def harness(self, dns_lab: DnsLab) -> Harness:
+    @classmethod
+    def harness(cls, dns_lab: DnsLab) -> Harness:
         return contract_harness(dns_lab, dns_lab.knot, "rfc2136-knot")
 
 
