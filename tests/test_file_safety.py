@@ -4,7 +4,9 @@ that others may write to are refused."""
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,8 +159,9 @@ def test_a_link_planted_as_the_previous_key_is_not_restored(
 # --- directories others may write to -------------------------------------------------------------
 
 
-def site(tmp_path: Path, directory_mode: int, which: str) -> Path:
-    """A zone-file configuration, runnable offline; `which` directory gets `directory_mode`."""
+def site(tmp_path: Path, directory_mode: int, which: str, group: int = STRANGER) -> Path:
+    """A zone-file configuration, runnable offline; `which` directory gets `directory_mode` and
+    `group` (by default one of other users)."""
     config_dir, key_dir = tmp_path / "etc", tmp_path / "keys"
     for directory in (config_dir, key_dir):
         directory.mkdir(mode=0o755)
@@ -175,7 +178,9 @@ def site(tmp_path: Path, directory_mode: int, which: str) -> Path:
         "[[services]]\nname = 'mail'\nhosts = ['mx1.example.com']\n"
         f"cert = '{EXAMPLES / 'mx.example.com/fullchain.pem'}'\nnext-key = '{next_key}'\n"
     )
-    (config_dir if which == "config" else key_dir).chmod(directory_mode)
+    shared = config_dir if which == "config" else key_dir
+    shared.chmod(directory_mode)
+    os.chown(shared, -1, group)
     return config
 
 
@@ -184,6 +189,16 @@ def test_private_and_sticky_directories_are_accepted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], directory_mode: int
 ) -> None:
     assert main(["plan", "--config", str(site(tmp_path, directory_mode, "key"))]) == 0
+
+
+def test_a_directory_writable_by_its_owners_private_group_is_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """umask 002 with a group per user (Debian, Fedora): group-writable means the owner only."""
+    me, mine = pwd.getpwuid(os.geteuid()), grp.getgrgid(os.getegid())
+    if mine.gr_name != me.pw_name or not set(mine.gr_mem) <= {me.pw_name}:
+        pytest.skip(f"group {mine.gr_name} is not the private group of {me.pw_name}")
+    assert main(["plan", "--config", str(site(tmp_path, 0o775, "key", os.getegid()))]) == 0
 
 
 @pytest.mark.parametrize("which", ["config", "key"])

@@ -7,8 +7,10 @@ Shared by config.py and by every provider, so that all configuration errors read
 from __future__ import annotations
 
 import difflib
+import grp
 import logging
 import os
+import pwd
 import stat
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -107,7 +109,8 @@ def resolve_path(value: str, base_dir: Path) -> Path:
 
 def refuse_shared_directories(path: Path, what: str) -> None:
     """InputError when a directory above `path` lets another user replace it: one writable by
-    group or others without the sticky bit, or owned by neither root nor this user.
+    others, or by a group other than its owner's private one, without the sticky bit; or one
+    owned by neither root nor this user.
 
     Whoever can replace the configuration, a certificate or a key decides which records are
     published; both the path as given and the one its links lead to are checked.
@@ -118,7 +121,8 @@ def refuse_shared_directories(path: Path, what: str) -> None:
             info = directory.stat()
         except OSError:
             continue
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+        shared = stat.S_IWOTH | (0 if _group_of_its_owner(info) else stat.S_IWGRP)
+        if info.st_mode & shared and not info.st_mode & stat.S_ISVTX:
             raise InputError(
                 f"{what} {path}: directory {directory} is writable by group or others "
                 f"(mode {oct(stat.S_IMODE(info.st_mode))}), so another user could replace it; "
@@ -129,6 +133,20 @@ def refuse_shared_directories(path: Path, what: str) -> None:
                 f"{what} {path}: directory {directory} belongs to user id {info.st_uid}, "
                 "neither root nor you, so that user could replace it; chown it or move the file"
             )
+
+
+def _group_of_its_owner(info: os.stat_result) -> bool:
+    """Whether the file's group is its owner's private group (named after the owner, with no
+    other members), as Debian and Fedora give each user: writable by it means by the owner."""
+    try:
+        owner, group = pwd.getpwuid(info.st_uid), grp.getgrgid(info.st_gid)
+    except KeyError:
+        return False
+    return (
+        owner.pw_gid == info.st_gid
+        and group.gr_name == owner.pw_name
+        and set(group.gr_mem) <= {owner.pw_name}
+    )
 
 
 def check_secret_file(path: Path, what: str) -> None:
