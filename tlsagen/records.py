@@ -64,14 +64,6 @@ class Owner:
         _check_length("owner name", name)
         return cls(name)
 
-    @classmethod
-    def parse(cls, text: str) -> Owner:
-        """An owner from its text, validated as `_PORT._PROTO.HOST.`."""
-        match = re.fullmatch(r"_([0-9]{1,5})\._([a-zA-Z]+)\.(.+)", text.strip())
-        if not match:
-            raise UsageError(f"'{text}' is not a TLSA owner name (_PORT._PROTO.HOST.)")
-        return cls.for_service(match.group(3), int(match.group(1)), match.group(2).lower())
-
     @property
     def host(self) -> str:
         return self.name.split(".", 2)[2]

@@ -1,4 +1,4 @@
-"""DNS names: records.host_name, Owner.parse and Owner.for_service on random and near-valid text."""
+"""DNS names: records.host_name and Owner.for_service on random and near-valid text."""
 
 from __future__ import annotations
 
@@ -32,17 +32,8 @@ def test_host_name(text: str) -> None:
 
 
 @FUZZ
-@given(text=TEXT | st.builds("_{}._{}.{}".format, st.text(max_size=6), LABEL, NAMES))
-def test_owner_parse(text: str) -> None:
-    owner = reads_or_refuses(Owner.parse, text)
-    if owner is not None:
-        assert _is_ldh_name(owner.name.replace("_", "")), owner
-        assert Owner.parse(owner.name) == owner
-
-
-@FUZZ
 @given(host=TEXT, port=st.integers(-1, 70000), proto=st.sampled_from(["tcp", "udp", "x", ""]))
 def test_owner_for_service(host: str, port: int, proto: str) -> None:
     owner = reads_or_refuses(Owner.for_service, host, port, proto)
     if owner is not None:
-        assert owner.port == port and Owner.parse(owner.name) == owner
+        assert owner.port == port and _is_ldh_name(owner.name.replace("_", "")), owner

@@ -21,7 +21,7 @@ from tlsagen import config, config_values, material, state
 from tlsagen.cli.app import main
 from tlsagen.errors import InputError, ProviderError, UsageError
 from tlsagen.provider import ProviderSettings, parse_endpoint
-from tlsagen.records import Owner, host_name
+from tlsagen.records import host_name
 from tlsagen.tlsa import Params, TLSAData
 from tlsagen_rfc2136.config import parse_settings
 from tlsagen_rfc2136.keys import TsigKey, read_credentials, read_key_file
@@ -88,11 +88,6 @@ def test_tlsa_fields_with_leading_zeros_still_parse() -> None:
 def test_host_label_ending_in_a_newline(host: str) -> None:
     with pytest.raises(UsageError, match="may hold only letters"):
         host_name(host)
-
-
-def test_owner_port_in_other_digits() -> None:
-    with pytest.raises(UsageError, match="not a TLSA owner name"):
-        Owner.parse("_\u0662\u0665._tcp.mx.example.com.")  # Arabic-Indic "25"
 
 
 FileOf = Callable[[bytes], Path]
