@@ -338,25 +338,27 @@ def apply(plan: Plan, providers: Mapping[str, Provider]) -> list[tuple[str, str]
 SERVED, WAITING, REPLACED = "served", "waiting", "replaced"
 
 
-def _poll(server: Endpoint, item: OwnerPlan) -> str:
-    """SERVED when `server` serves the planned RRset; REPLACED when it serves neither that nor
-    what the run read before applying (another writer, or a secondary lagging further behind);
-    WAITING otherwise, and when it does not answer."""
+def _poll(server: Endpoint, item: OwnerPlan) -> tuple[str, RRset | None]:
+    """What `server` serves for the item's owner, and SERVED when that is the planned RRset;
+    REPLACED when it is neither that nor what the run read before applying (another writer, or
+    a secondary lagging further behind); WAITING otherwise, and when it does not answer."""
     try:
         held = dns.tlsa_at(server, item.owner)
     except ProviderError:
-        return WAITING
+        return WAITING, None
     if held == item.desired:
-        return SERVED
-    return WAITING if held == item.current else REPLACED
+        return SERVED, held
+    return (WAITING if held == item.current else REPLACED), held
 
 
-def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provider]) -> None:
+def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provider]) -> set[Owner]:
     """ConflictError when the provider now holds, for one of `items`, other than the plan: a
-    server serving an RRset nobody planned is only a suspicion until the source confirms it."""
+    server serving an RRset nobody planned is only a suspicion until the source confirms it.
+    The owners the source was read for (and holds as planned)."""
     by_zone: dict[tuple[str, str], dict[Owner, OwnerPlan]] = defaultdict(dict)
     for item in items:
         by_zone[(item.provider, item.zone)][item.owner] = item
+    confirmed: set[Owner] = set()
     for (name, zone), planned in sorted(by_zone.items()):
         try:
             held = providers[name].read(zone, planned)
@@ -371,6 +373,8 @@ def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provi
                     f"it; it now holds {holds}; run 'tlsagen plan' to see the change before "
                     "publishing again"
                 )
+        confirmed |= set(planned)
+    return confirmed
 
 
 def wait_for_servers(
@@ -397,15 +401,19 @@ def wait_for_servers(
     started = clock()
     finished: dict[tuple[str, Endpoint], float] = {}
     delay = 0.2
+    cleared: set[tuple[Owner, RRset | None]] = set()  # odd answers the source showed harmless
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
         while True:
             jobs = [(key, item) for key, wanted in pending.items() for item in wanted]
             polled = list(pool.map(lambda job: _poll(job[0][1], job[1]), jobs))
-            for (key, item), answer in zip(jobs, polled, strict=True):
+            suspects: dict[tuple[Owner, RRset | None], OwnerPlan] = {}
+            for (key, item), (answer, held) in zip(jobs, polled, strict=True):
                 if answer == SERVED:
                     pending[key].remove(item)
-            suspects = [item for (_, item), a in zip(jobs, polled, strict=True) if a == REPLACED]
-            _raise_if_replaced(suspects, providers)
+                elif answer == REPLACED and (item.owner, held) not in cleared:
+                    suspects[(item.owner, held)] = item
+            confirmed = _raise_if_replaced(suspects.values(), providers)
+            cleared |= {seen for seen in suspects if seen[0] in confirmed}
             for key, wanted in pending.items():
                 if not wanted and key not in finished:
                     finished[key] = clock() - started
