@@ -11,6 +11,7 @@ from typing import Any
 
 from tlsagen.config_values import (
     check_keys,
+    get_bool,
     get_float,
     get_int,
     get_str,
@@ -236,16 +237,9 @@ def _service(
         provider=get_str(table, "provider", where) or "",
         private_key=private_key,
         deploy=deploy,
-        probe=_bool(table, "probe", where, True),
+        probe=get_bool(table, "probe", where, True),
         starttls=_starttls(table, where),
     )
-
-
-def _bool(table: dict[str, Any], key: str, where: str, default: bool) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise InputError(f"{where} {key}: expected true or false, got {value!r}")
-    return value
 
 
 def _starttls(table: dict[str, Any], where: str) -> str | None:

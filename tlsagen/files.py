@@ -11,12 +11,17 @@ def write_atomic(path: Path, data: bytes, mode: int, owner_of: Path | None = Non
     """Replace `path` with `data` through a temporary file in its directory, fsync and rename.
 
     The file gets `mode` from its creation on; with `owner_of`, also that file's owner and group
-    (when it exists and the process may give them).
+    when it exists and the process may give them (as root: no one else may).
     """
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        if owner_of is not None and owner_of.exists() and not owner_of.is_symlink():
+        if (
+            os.geteuid() == 0
+            and owner_of is not None
+            and owner_of.exists()
+            and not owner_of.is_symlink()
+        ):
             stat = owner_of.stat(follow_symlinks=False)
             if (stat.st_uid, stat.st_gid) != (os.geteuid(), os.getegid()):
                 os.fchown(fd, stat.st_uid, stat.st_gid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,8 +59,8 @@ class Rfc2136Provider:
         self._key = config.key.dns_key()
         self._primaries: dict[str, Endpoint] = {}
         self._servers: dict[str, tuple[Endpoint, ...]] = {}
-        self._no_axfr: set[str] = set()  # zones the server does not transfer to this key
-        self._records: dict[str, int] = {}  # records a zone's transfer carried (at least)
+        # records a zone's transfer carried (at least); infinite when the server refused it
+        self._records: dict[str, float] = {}
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -137,11 +138,7 @@ class Rfc2136Provider:
         wanted = sorted(set(owners))
         server = self._primary(zone)
         limit = AXFR_RECORDS_PER_OWNER * len(wanted)
-        if (
-            len(wanted) >= AXFR_MIN_OWNERS
-            and zone not in self._no_axfr
-            and self._records.get(zone, 0) <= limit
-        ):
+        if len(wanted) >= AXFR_MIN_OWNERS and self._records.get(zone, 0) <= limit:
             found = self._read_by_axfr(zone, wanted, server, limit)
             if found is not None:
                 return found
@@ -189,7 +186,7 @@ class Rfc2136Provider:
                     return None
         except (dns.exception.DNSException, OSError, EOFError) as exc:
             log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
-            self._no_axfr.add(zone)
+            self._records[zone] = math.inf
             return None
         self._records[zone] = carried
         found = (rrset_at(owner, by_name[dns.name.from_text(owner.name)]) for owner in owners)
@@ -205,12 +202,12 @@ class Rfc2136Provider:
             try:
                 self._apply_group(changes.zone, group, server)
             except TlsagenError as exc:
-                if not done:
-                    raise
-                raise type(exc)(
-                    f"{exc} (this change set needed {len(groups)} UPDATEs to stay under 64 KiB, "
-                    f"and the first {done} of them were applied)"
-                ) from exc
+                if done:
+                    exc.args = (
+                        f"{exc} (this change set needed {len(groups)} UPDATEs to stay under "
+                        f"64 KiB, and the first {done} of them were applied)",
+                    )
+                raise
 
     def _apply_group(self, zone: str, group: Sequence[Change], server: Endpoint) -> None:
         update = build_update(zone, group, self._key)

@@ -61,19 +61,20 @@ def wire_size(change: Change) -> int:
     return count * name + sum(3 + len(record.data) for record in (*before, *after))
 
 
-def split(changes: Sequence[Change], limit: int = MAX_MESSAGE) -> list[tuple[Change, ...]]:
-    """The changes in order, cut into groups whose UPDATE fits `limit` octets; owners stay whole."""
+def split(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
+    """The changes in order, cut into groups whose UPDATE fits MAX_MESSAGE octets; owners stay
+    whole."""
     groups: list[tuple[Change, ...]] = []
     group: list[Change] = []
     size = _RESERVE
     for change in changes:
         cost = wire_size(change)
-        if _RESERVE + cost > limit:
+        if _RESERVE + cost > MAX_MESSAGE:
             raise ProviderError(
                 f"the TLSA change of {change.owner} alone needs {cost} octets, more than one "
-                f"DNS UPDATE can carry ({limit}); publish fewer or smaller records"
+                f"DNS UPDATE can carry ({MAX_MESSAGE}); publish fewer or smaller records"
             )
-        if size + cost > limit:
+        if size + cost > MAX_MESSAGE:
             groups.append(tuple(group))
             group, size = [], _RESERVE
         group.append(change)

@@ -250,13 +250,12 @@ class Route53Provider:
             try:
                 change_id = self._send(zone, batch)
             except TlsagenError as exc:
-                if number == 1:
-                    raise
-                kind = ConflictError if isinstance(exc, ConflictError) else ProviderError
-                raise kind(
-                    f"{exc} (batches 1-{number - 1} of {len(batches)} were applied, each whole; "
-                    "run again to finish)"
-                ) from None
+                if number > 1:
+                    exc.args = (
+                        f"{exc} (batches 1-{number - 1} of {len(batches)} were applied, each "
+                        "whole; run again to finish)",
+                    )
+                raise
             if change_id is not None:
                 pending.append(change_id)
         zone.record_sets += sum(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tlsagen.config_values import child_environment
 from tlsagen.errors import ConflictError, ProviderError
+from tlsagen.files import sync_directory
 
 CHECK_TIMEOUT = 60.0  # seconds
 
@@ -88,11 +89,7 @@ def replace_file(
                 f"cannot write the new {path} ({exc.strerror or exc}); it is unchanged"
             ) from None
         raise
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    sync_directory(path.parent)
 
 
 def _check(path: Path, argv: list[str]) -> None:

@@ -10,7 +10,7 @@ import dns.name
 
 from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import Endpoint
-from tlsagen.records import ChangeSet, Owner, RRset
+from tlsagen.records import ChangeSet, Owner, RRset, holds_every_after
 from tlsagen_zonefile.edit import current_serial, edit
 from tlsagen_zonefile.files import digest, locked, read_text, replace_file
 from tlsagen_zonefile.serial import next_serial
@@ -54,14 +54,15 @@ class ZonefileProvider:
         held = {}
         for change in changes.changes:
             _check_in_zone(change.owner, zone)
-            held[change.owner] = zone.rrset(change.owner)
-        if all(held[c.owner] == c.after for c in changes.changes):
+            if (rrset := zone.rrset(change.owner)) is not None:
+                held[change.owner] = rrset
+        if holds_every_after(held, changes.changes):
             self._seen[zone.path] = found
             return  # a retried change that was already made
         if self._seen.get(zone.path, found) != found:
             raise ConflictError(f"{zone.path} changed since tlsagen read it; nothing was written")
         for change in changes.changes:
-            if held[change.owner] != change.before:
+            if held.get(change.owner) != change.before:
                 raise ConflictError(
                     f"{zone.path}: the TLSA records of {change.owner} changed since tlsagen read "
                     "them; nothing was written"
