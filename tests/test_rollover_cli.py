@@ -14,7 +14,7 @@ import pytest
 
 from tests.testbed.acme import CertDir, LocalCA, new_key, recording_reload, reloads
 from tests.testbed.model import DnsLab, Zone
-from tlsagen import dns, material
+from tlsagen import dns, engine, material
 from tlsagen.cli.app import main
 from tlsagen.provider import Endpoint
 from tlsagen.records import Owner
@@ -261,3 +261,27 @@ def test_dehydrated_ignores_other_events(
     code, _, err = site.run(capsys, "hook", "certbot", "deploy_cert")
     assert code == 2 and "tlsagen publish" in err
     assert os.environ.get("RENEWED_LINEAGE") is None
+
+
+def test_publish_dry_run_changes_neither_dns_nor_the_state(
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    no_hook_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A service under rollover: `publish --dry-run` shows the plan like `plan`, without
+    taking the state lock (a hook holding it would stall it for minutes), writing the state,
+    or touching DNS."""
+    site.acme.issue(new_key())
+    assert site.run(capsys, "publish")[0] == 0
+    before = site.state.read_bytes()
+    site.acme.issue(new_key())  # a renewal: the next publish would add its key
+    served = site.served()
+
+    def no_lock(*args: object, **kwargs: object) -> None:
+        raise AssertionError("publish --dry-run took the state lock")
+
+    monkeypatch.setattr(engine, "locked", no_lock)
+    code, out, _ = site.run(capsys, "publish", "--dry-run")
+    assert code == 0 and "+ 3 1 1" in out
+    assert site.state.read_bytes() == before and site.served() == served

@@ -51,7 +51,7 @@ def publish(
     As a certbot deploy hook (RENEWED_LINEAGE) or acme.sh reload command, it acts on the services
     using the renewed certificate only.
     """
-    from tlsagen import engine, hooks
+    from tlsagen import engine, hooks, state
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
 
@@ -60,15 +60,18 @@ def publish(
         run_renewal(config, renewal, timeout)
         return
     loaded, providers = open_config(config)
+    if dry_run:  # as `plan` does: the state is read, neither locked nor written
+        plan = engine.make_plan(loaded, providers, _now(), state.load(engine.state_path(loaded)))
+        for warning in plan.warnings:
+            log.warning(warning)
+        output.show_plan(plan, "json" if as_json else "text")
+        return
     with engine.open_state(loaded) as held:
         plan = engine.make_plan(loaded, providers, _now(), held.memories)
         engine.remember(held, plan)
         for warning in plan.warnings:
             log.warning(warning)
         result = engine.PublishResult(plan)
-        if dry_run:
-            output.show_plan(plan, "json" if as_json else "text")
-            return
         result.applied = engine.apply(plan, providers)
         for name, zone in result.applied:
             log.info("updated zone %s through provider %s", zone, name)
