@@ -207,7 +207,8 @@ def test_directories_others_may_write_to_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str, directory_mode: int
 ) -> None:
     code = main(["plan", "--config", str(site(tmp_path, directory_mode, which))])
-    assert code == 3 and "writable" in capsys.readouterr().err
+    shared = tmp_path / ("etc" if which == "config" else "keys")
+    assert code == 3 and f"directory {shared} is writable" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("which", ["config", "key"])

@@ -26,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.testbed.model import DnsLab
 from tests.testbed.ports import free_port
-from tlsagen import config_values
+from tlsagen import config_values, deploy
 from tlsagen.cli.app import main
 from tlsagen.cli.generate import PASSWORD_ENV
+from tlsagen.config import Deploy
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "docs/examples"
@@ -391,6 +392,29 @@ def test_the_zone_check_command_gets_no_secret(
     assert "example.com" in argv and "'PATH'" in argv and secrets.found_in(argv) == []
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == CANARY_AWS  # planted for the whole run
     assert_no_leak(secrets, runs, tmp_path)
+
+
+def test_the_reload_command_gets_no_secret_in_its_environment(
+    tmp_path: Path, secrets: Secrets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy.reload runs a real command with every secret planted in tlsagen's environment
+    (an `env:` TSIG secret among them): the environment it receives holds none of them."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CANARY_AWS)
+    monkeypatch.setenv(PASSWORD_ENV, CANARY_PASSWORD)
+    monkeypatch.setenv("TSIG_SECRET_OF_TEST", CANARY_TSIG.decode())
+    config_values.read_secret("env:TSIG_SECRET_OF_TEST", "test", tmp_path)
+    secrets.plant("the AWS secret key", CANARY_AWS.encode())
+    secrets.plant("the key password", CANARY_PASSWORD.encode())
+    secrets.plant("a TSIG secret named by env:", CANARY_TSIG)
+    dump = tmp_path / "environment.txt"
+    recorder = secrets.write(
+        tmp_path / "record-environment",
+        f"#!{sys.executable}\nimport os\nopen({str(dump)!r}, 'w').write(repr(dict(os.environ)))\n",
+    )
+    recorder.chmod(stat.S_IRWXU)
+    deploy.reload(Deploy(tmp_path / "cert.pem", tmp_path / "key.pem", (str(recorder),), 10))
+    received = dump.read_text()
+    assert "'PATH'" in received and secrets.found_in(received) == []
 
 
 def test_commands_get_the_environment_without_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,7 @@ from tests.testbed.faulty import EMPTY, HANG, Rule, faulty
 from tests.testbed.lab import child_zone_text
 from tests.testbed.ports import free_port
 from tests.testbed.proc import Proc
-from tlsagen import engine, keys
+from tlsagen import dns, engine, keys
 from tlsagen.config import load as load_config
 from tlsagen.errors import ConflictError
 from tlsagen.provider import Endpoint, ProviderSettings, load
@@ -261,7 +261,13 @@ def test_records_replaced_during_the_wait_is_a_conflict(
     started = time.monotonic()
     run = run_cli(capsys, "publish", "--config", site.config(NEXT_KEY, "t.toml"), "--timeout", "2")
     assert time.monotonic() - started < 2
-    faults.expect("engine", "propagation wait", "another writer replaces a record", run, 5, EITHER)
+    line = faults.expect(
+        "engine", "propagation wait", "another writer replaces a record", run, 5, EITHER
+    )
+    owner = Owner.for_service(site.hosts["bind"][0], 25)
+    assert line is not None and f"another writer changed {owner} TLSA" in line
+    held = dns.tlsa_at(Endpoint(dns_lab.bind.primary.host, dns_lab.bind.primary.port), owner)
+    assert held is not None and held.texts() == [intruder]  # the other writer's change stands
 
 
 def test_zone_file_runs_racing_to_the_rename_lose_no_change(
