@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dns.edns
@@ -21,7 +22,7 @@ import pytest
 from tests.helpers import Cli
 from tests.test_core_imports import forbidden_loaded_by
 from tests.testbed.postfix import Chain, make_chain
-from tlsagen import material
+from tlsagen import lookup, material
 from tlsagen.check import (
     DNSSEC_BOGUS,
     FAILURE,
@@ -30,9 +31,12 @@ from tlsagen.check import (
     WARNING,
     Problem,
     Report,
+    Settings,
     Target,
     TargetReport,
+    _Run,
 )
+from tlsagen.errors import ProviderError
 from tlsagen.lookup import BOGUS, INDETERMINATE, INSECURE, SECURE, Answer, Resolver
 from tlsagen.probe import ProbeError, fetch, starttls_for
 from tlsagen.provider import Endpoint
@@ -204,3 +208,58 @@ def test_offline_check_with_records_reads_no_configuration(
     record = compute(material.read_source(str(chain)), Params(3, 1, 1)).to_text()
     run = cli("check", "--chain", chain, "--tlsa", record, "--name", "mx1.example.com")
     assert run.code == 0, run.err
+
+
+def test_cached_fetches_of_different_keys_overlap() -> None:
+    """While one key is being fetched, another key's fetch runs: it is not held up behind it."""
+    state = _Run(Settings(resolver=None, now=datetime.now(UTC)))
+    a_started, b_ran = threading.Event(), threading.Event()
+    results: dict[str, bool] = {}
+
+    def make_a() -> bool:
+        a_started.set()
+        return b_ran.wait(timeout=10)  # False: B could not run while A was being fetched
+
+    def make_b() -> bool:
+        b_ran.set()
+        return True
+
+    first = threading.Thread(target=lambda: results.update(a=state._once("a", make_a)))
+    first.start()
+    assert a_started.wait(timeout=10)
+    second = threading.Thread(target=lambda: results.update(b=state._once("b", make_b)))
+    second.start()
+    first.join()
+    second.join()
+    assert results == {"a": True, "b": True}
+    assert state._once("a", lambda: False) is True  # made once, then remembered
+
+
+def test_a_cached_fetch_that_raises_is_tried_again() -> None:
+    state = _Run(Settings(resolver=None, now=datetime.now(UTC)))
+
+    def fail() -> int:
+        raise ProviderError("down")
+
+    with pytest.raises(ProviderError, match="down"):
+        state._once("k", fail)
+    assert state._once("k", lambda: 2) == 2
+    assert state._once("k", fail) == 2
+
+
+def test_offline_check_with_records_asks_for_no_resolver(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--chain with --tlsa needs no DNS: a machine without /etc/resolv.conf can run it."""
+
+    def no_resolver() -> None:
+        raise ProviderError("no system resolver")
+
+    monkeypatch.setattr(lookup, "system_resolver", no_resolver)
+    monkeypatch.chdir(tmp_path)
+    chain = Path(__file__).parents[1] / "docs/examples/mx.example.com/fullchain.pem"
+    record = compute(material.read_source(str(chain)), Params(3, 1, 1)).to_text()
+    run = cli("check", "--chain", chain, "--tlsa", record, "--name", "mx1.example.com")
+    assert run.code == 0, run.err
+    failed = cli("check", "--chain", chain, "mx1.example.com")
+    assert failed.code == 2 and "give no TARGET" in failed.err

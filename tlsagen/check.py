@@ -23,8 +23,14 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from tlsagen import policy
-from tlsagen.engine import _matches_live_key as matches_configured
-from tlsagen.errors import InputError, MismatchError, ProviderError, TlsagenError, UnsafeError
+from tlsagen.errors import (
+    InputError,
+    MismatchError,
+    ProviderError,
+    TlsagenError,
+    UnsafeError,
+    UsageError,
+)
 from tlsagen.lookup import (
     BOGUS,
     INDETERMINATE,
@@ -41,7 +47,7 @@ from tlsagen.material import Material, describe_key, spki_of_certificate
 from tlsagen.probe import ProbeError, Served, fetch_each_key, starttls_for
 from tlsagen.provider import Endpoint
 from tlsagen.records import Owner
-from tlsagen.tlsa import MatchingType, TLSAData, digest
+from tlsagen.tlsa import MatchingType, TLSAData, digest, matches_key
 from tlsagen.verify import MatchResult, match, unusable
 
 # Problem kinds, most severe first; all but NOTE set the exit code (WARNING with --strict).
@@ -81,7 +87,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Settings:
-    resolver: Endpoint
+    resolver: Endpoint | None  # None: no DNS to ask (offline, with the records given)
     now: datetime
     nameservers: tuple[Endpoint, ...] = ()  # empty: port 53 of each zone's NS addresses
     starttls: str | None = None  # None: by port
@@ -175,9 +181,14 @@ class _Run:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.resolver = Resolver(settings.resolver, settings.timeout)
-        self.lock = threading.RLock()  # shared facts (a zone's servers, keys, DS) are fetched once
-        self.cache: dict[Hashable, Any] = {}
+        self.lock = threading.Lock()  # guards `cache` only, never held while fetching
+        self.cache: dict[Hashable, Future[Any]] = {}  # shared facts (a zone's servers, DS), once
+
+    @property
+    def resolver(self) -> Resolver:
+        if self.settings.resolver is None:
+            raise UsageError("this check asks DNS: give --resolver IP[:PORT]")
+        return Resolver(self.settings.resolver, self.settings.timeout)
 
     def host(self, name: str, target: Target) -> HostReport:
         protocol = self.settings.starttls or starttls_for(target.port)
@@ -244,12 +255,30 @@ class _Run:
         return []
 
     def _once(self, key: Hashable, make: Callable[[], T]) -> T:
-        """make() the first time key is asked for in this run; later, what it made."""
-        with self.lock:
-            if key not in self.cache:
-                self.cache[key] = make()
-            found: T = self.cache[key]
-            return found
+        """make() the first time key is asked for in this run; later, what it made.
+
+        Only the caller that claims the key runs make(), and other keys are fetched meanwhile.
+        When make() raises, the key is forgotten and the exception reaches that caller; the
+        callers waiting for it then try again, as if they had asked after it.
+        """
+        while True:
+            mine: Future[Any] = Future()
+            with self.lock:
+                future = self.cache.setdefault(key, mine)
+            if future is not mine:
+                if future.exception() is None:
+                    found: T = future.result()
+                    return found
+                continue
+            try:
+                made = make()
+            except BaseException as exc:
+                with self.lock:
+                    del self.cache[key]
+                future.set_exception(exc)
+                raise
+            future.set_result(made)
+            return made
 
     def probe(self, host: HostReport, check: AddressCheck) -> list[Job]:
         sni = host.host.rstrip(".")
@@ -458,7 +487,7 @@ def _record_notes(host: HostReport, settings: Settings, found: _Found) -> None:
         alone = (match(chain, [record], host.host, host.smtp, settings.now) for chain in chains)
         if not chains or any(result.matched for result in alone):
             continue
-        source = matches_configured(record, host.configured)
+        source = matches_key(record, host.configured)
         if source:
             text = f"{_short(record)} matches {source} (configured, not live yet)"
             found.add(NOTE, text)

@@ -18,7 +18,7 @@ from tlsagen.errors import ConflictError, ProviderError, TlsagenError, UnsafeErr
 from tlsagen.provider import Endpoint, Provider, load
 from tlsagen.records import Change, ChangeSet, Owner, RRset, diff, rrset
 from tlsagen.state import StateFile, default_path, locked, next_key_path
-from tlsagen.tlsa import TLSAData, compute
+from tlsagen.tlsa import TLSAData, matches_key
 
 Progress = Callable[[int, int], None]  # (owners confirmed on every server, owners to confirm)
 POLL_WORKERS = 16
@@ -111,24 +111,13 @@ def _read_slots(config: Config, service: Service, now: datetime, managed: bool) 
     return slots.read(service, now, generated, config.resolver, probing=managed)
 
 
-def _matches_live_key(record: TLSAData, live: Iterable[material.Material]) -> str | None:
-    """The source of a current key that `record` matches, if any."""
-    for found in live:
-        try:
-            if compute(found, record.params) == record:
-                return found.source
-        except TlsagenError:
-            continue  # e.g. usage 2 asked of a lone certificate: it cannot match
-    return None
-
-
 def _unsafe_reason(
     current: RRset | None, desired: RRset, live: Iterable[material.Material]
 ) -> str | None:
     if current is None:
         return None
     for record in sorted(current.records - desired.records):
-        source = _matches_live_key(record, live)
+        source = matches_key(record, live)
         if source is not None:
             return (
                 f"{desired.owner}: removing '{record.to_text()}' would leave the key of {source} "

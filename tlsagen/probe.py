@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 STARTTLS_BY_PORT = {25: "smtp", 587: "smtp", 2525: "smtp", 143: "imap", 110: "pop3"}
-PROTOCOLS = ("smtp", "imap", "pop3", "none")
 KEY_CIPHERS = {"ecdsa": "aECDSA", "rsa": "aRSA"}
 EHLO_NAME = "tlsagen.invalid"
 _GOODBYE = {"smtp": b"QUIT\r\n", "imap": b"z LOGOUT\r\n", "pop3": b"QUIT\r\n"}

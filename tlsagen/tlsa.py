@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from tlsagen.errors import InputError, UsageError
+from tlsagen.errors import InputError, TlsagenError, UsageError
 from tlsagen.material import Material, spki_of_certificate
 
 
@@ -191,3 +192,14 @@ def compute(material: Material, params: Params, ta: str | None = None) -> TLSADa
     return TLSAData(
         params.usage, params.selector, params.matching_type, digest(selected, params.matching_type)
     )
+
+
+def matches_key(record: TLSAData, keys: Iterable[Material]) -> str | None:
+    """The source of the first of `keys` that `record` matches, if any."""
+    for found in keys:
+        try:
+            if compute(found, record.params) == record:
+                return found.source
+        except TlsagenError:
+            continue  # e.g. usage 2 asked of a lone certificate: it cannot match
+    return None

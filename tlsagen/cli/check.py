@@ -78,15 +78,19 @@ def check(
     """Check DNSSEC, every authoritative server and the live keys of mail domains or hosts."""
     from tlsagen import check as checking
     from tlsagen.cli import output
+    from tlsagen.config import STARTTLS
 
-    if starttls is not None and starttls not in ("smtp", "imap", "pop3", "none"):
+    if starttls is not None and starttls not in STARTTLS:
         raise UsageError(f"--starttls {starttls}: use smtp, imap, pop3 or none")
     if (tlsa or name) and chain is None:
         raise UsageError("--tlsa and --name go with --chain (offline mode)")
-    offline = chain is not None and bool(tlsa) and config is None  # needs no DNS, no config
+    if chain is not None and targets:
+        raise UsageError("--chain checks one chain offline; give no TARGET")
+    asks_dns = chain is None or not tlsa  # --chain without --tlsa reads the records from DNS
+    offline = not asks_dns and config is None  # needs no DNS, no config
     loaded = None if offline else _config(config, bool(targets) or chain is not None)
     settings = checking.Settings(
-        resolver=_resolver(resolver, loaded),
+        resolver=_resolver(resolver, loaded, asks_dns),
         now=datetime.now(UTC),
         nameservers=_nameservers(nameserver or [], loaded),
         starttls=starttls,
@@ -95,8 +99,6 @@ def check(
         sig_margin=timedelta(seconds=sig_margin),
     )
     if chain is not None:
-        if targets:
-            raise UsageError("--chain checks one chain offline; give no TARGET")
         report = _offline(chain, tlsa, name, port, settings)
     else:
         found = _targets(targets or [], port, mx, loaded)
@@ -120,7 +122,8 @@ def _config(path: Path | None, optional: bool) -> Config | None:
     return config.load(config.find(path))
 
 
-def _resolver(text: str | None, loaded: Config | None) -> Endpoint:
+def _resolver(text: str | None, loaded: Config | None, asks_dns: bool) -> Endpoint | None:
+    """--resolver, else the configured one, else the system's; None when no DNS is asked."""
     from tlsagen.lookup import system_resolver
     from tlsagen.provider import parse_endpoint
 
@@ -128,7 +131,7 @@ def _resolver(text: str | None, loaded: Config | None) -> Endpoint:
         return parse_endpoint(text, "--resolver")
     if loaded is not None and loaded.resolver is not None:
         return loaded.resolver
-    return system_resolver()
+    return system_resolver() if asks_dns else None
 
 
 def _nameservers(texts: list[str], loaded: Config | None) -> tuple[Endpoint, ...]:
