@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tlsagen.config import Service
 from tlsagen.errors import UsageError
+from tlsagen.material import SUPPORTED_CURVES
 
 CERTBOT, DEHYDRATED, ACMESH = "certbot", "dehydrated", "acme.sh"
 ACMESH_VARIABLES = ("CERT_PATH", "CERT_KEY_PATH", "CA_CERT_PATH", "CERT_FULLCHAIN_PATH")
@@ -25,7 +26,6 @@ DEPLOY_CERT_ARGS = ("DOMAIN", "KEYFILE", "CERTFILE", "FULLCHAINFILE", "CHAINFILE
 
 # certbot's defaults for a renewal configuration without these keys (certbot >= 2.0)
 CERTBOT_DEFAULTS = {"key_type": "ecdsa", "rsa_key_size": "2048", "elliptic_curve": "secp256r1"}
-_CERTBOT_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 
 @dataclass(frozen=True)
@@ -149,9 +149,9 @@ def certbot_warnings(
         "key_type": wanted["key_type"].lower() != kind,
         "rsa_key_size": kind == "rsa" and wanted["rsa_key_size"] != detail,
         "elliptic_curve": kind == "ecdsa"
-        and _CERTBOT_CURVES.get(wanted["elliptic_curve"].lower()) != detail,
+        and SUPPORTED_CURVES.get(wanted["elliptic_curve"].lower()) != detail,
     }
-    curve = {v: k for k, v in _CERTBOT_CURVES.items()}.get(detail, detail)
+    curve = {v: k for k, v in SUPPORTED_CURVES.items()}.get(detail, detail)
     flags = {
         "key_type": f"--key-type {kind}",
         "rsa_key_size": f"--rsa-key-size {detail}",

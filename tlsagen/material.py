@@ -157,7 +157,8 @@ def _spki_der(key: PublicKey) -> bytes:
 # --- loaders -------------------------------------------------------------------------------------
 
 
-def _from_certificates(source: str, ders: list[bytes]) -> Material:
+def from_certificates(source: str, ders: list[bytes]) -> Material:
+    """The key material of a DER chain, leaf first; InputError when it is damaged or unusable."""
     for index, der in enumerate(ders):
         try:
             x509.load_der_x509_certificate(der)
@@ -279,7 +280,7 @@ def _parse_pem(source: str, data: bytes, password: bytes | None) -> Material:
     labels = {label for label, _, _ in blocks}
     certs = [der for label, der, _ in blocks if label in _CERT_LABELS]
     if certs:
-        material = _from_certificates(source, certs)
+        material = from_certificates(source, certs)
         keys = [block for label, _, block in blocks if label in _KEY_LABELS]
         if len(keys) > 1:  # also bounds the work: loading an RSA 4096 key takes 0.1-0.5 s
             raise _bad(
@@ -319,7 +320,7 @@ def _parse_der(source: str, data: bytes, password: bytes | None) -> Material:
     except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         pass
     else:
-        return _from_certificates(source, [data])
+        return from_certificates(source, [data])
     try:
         x509.load_der_x509_csr(data)
     except (ValueError, x509.InvalidVersion):

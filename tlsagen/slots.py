@@ -14,18 +14,21 @@
 from __future__ import annotations
 
 import hashlib
-import ssl
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tlsagen import deploy, hooks, material, policy, rollover
 from tlsagen.config import Service
-from tlsagen.errors import InputError, TlsagenError
+from tlsagen.errors import InputError, ProviderError, TlsagenError
 from tlsagen.provider import Endpoint
 from tlsagen.tlsa import Params, TLSAData, compute
+
+if TYPE_CHECKING:
+    from tlsagen import lookup
 
 PROBE_TIMEOUT = 10.0
 PROBE_WORKERS = 8
@@ -131,14 +134,20 @@ def read(
 # --- the live server -----------------------------------------------------------------------------
 
 
-def _addresses(host: str, resolver: Endpoint | None) -> list[str]:
+def _addresses(host: str, asking: lookup.Resolver) -> list[str]:
+    """The addresses of `host`; ProviderError when the resolver gave no usable answer (a
+    timeout, SERVFAIL or a bogus answer is not "no address")."""
     from tlsagen import lookup
 
-    endpoint = resolver or lookup.system_resolver()
-    asking = lookup.Resolver(endpoint, 3.0)
     found = []
     for rdtype in ("A", "AAAA"):
-        found += asking.query(host, rdtype).values()
+        answer = asking.query(host, rdtype)
+        if answer.status in (lookup.INDETERMINATE, lookup.BOGUS):
+            raise ProviderError(
+                f"resolver {asking.endpoint} gave no usable {rdtype} answer for {host} "
+                f"({answer.status}: {answer.detail})"
+            )
+        found += answer.values()
     return found
 
 
@@ -149,14 +158,15 @@ def probe_service(
 
     None when no owner's host has an address (nothing can connect to it, so the files count).
     """
-    from tlsagen import probe
+    from tlsagen import lookup, probe
 
     targets = []
     try:
+        asking = lookup.Resolver(resolver or lookup.system_resolver(), 3.0)
         for owner in service.owners:
             host = owner.host.rstrip(".")
             protocol = service.starttls or probe.starttls_for(owner.port)
-            targets += [(a, owner.port, host, protocol) for a in _addresses(host, resolver)]
+            targets += [(a, owner.port, host, protocol) for a in _addresses(host, asking)]
     except TlsagenError as exc:
         return None, [f"service {service.name}: cannot resolve its hosts to probe them: {exc}"]
     if not targets:
@@ -173,15 +183,18 @@ def probe_service(
     problems = [f"service {service.name}: {p}" for _, p in results if p]
     presented: dict[str, material.Material] = {}
     keys_by_address = []
-    for (address, port, _, _), (served, _) in zip(targets, results, strict=True):
-        pems = [b"".join(_pem(der) for der in one.chain) for one in served if one.chain]
-        found = [material.parse(f"{address}:{port}", pem) for pem in pems]
+    for (address, port, host, _), (served, _) in zip(targets, results, strict=True):
+        found = []
+        for one in (one for one in served if one.chain):
+            try:
+                found.append(material.from_certificates(f"{address}:{port}", list(one.chain)))
+            except TlsagenError as exc:  # e.g. a key type tlsagen cannot use: not this key's
+                problems.append(
+                    f"service {service.name}: probe of {host} at {address} port {port}: "
+                    f"cannot use the certificate it presents: {exc}"
+                )
         presented.update({key_id(m): m for m in found})
         keys_by_address.append(frozenset(key_id(m) for m in found))
     if len(set(keys_by_address)) > 1:
         problems.append(f"service {service.name}: its addresses present different keys")
     return tuple(presented.values()), problems
-
-
-def _pem(der: bytes) -> bytes:
-    return ssl.DER_cert_to_PEM_cert(der).encode()
