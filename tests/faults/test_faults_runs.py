@@ -47,8 +47,9 @@ from tests.testbed.faulty import EMPTY, HANG, Rule, faulty
 from tests.testbed.lab import child_zone_text
 from tests.testbed.ports import free_port
 from tests.testbed.proc import Proc
-from tlsagen import dns, engine, keys
+from tlsagen import engine, keys
 from tlsagen.config import load as load_config
+from tlsagen.dns import tlsa_at
 from tlsagen.errors import ConflictError
 from tlsagen.provider import Endpoint, ProviderSettings, load
 from tlsagen.records import Change, ChangeSet, Owner, rrset
@@ -266,7 +267,7 @@ def test_records_replaced_during_the_wait_is_a_conflict(
     )
     owner = Owner.for_service(site.hosts["bind"][0], 25)
     assert line is not None and f"another writer changed {owner} TLSA" in line
-    held = dns.tlsa_at(Endpoint(dns_lab.bind.primary.host, dns_lab.bind.primary.port), owner)
+    held = tlsa_at(Endpoint(dns_lab.bind.primary.host, dns_lab.bind.primary.port), owner)
     assert held is not None and held.texts() == [intruder]  # the other writer's change stands
 
 
