@@ -76,13 +76,26 @@ class Owner:
         return self.name
 
 
+@dataclass(frozen=True, order=True)
+class Malformed:
+    """A record at a TLSA owner that is not TLSA data at all (rdata under 3 octets, text that is
+    not `U S M HEX`), as the provider or server stored it, and why it cannot be read. Records that
+    parse but that tlsagen would never write (a digest of the wrong length, undefined fields,
+    empty data) are TLSAData; `verify` and the lints judge those."""
+
+    text: str  # as stored; remote text: escape it before it reaches a terminal
+    reason: str
+
+
 @dataclass(frozen=True)
 class RRset:
-    """The TLSA RRset at one owner: one TTL, a set of records."""
+    """The TLSA RRset at one owner: one TTL, a set of records, and the records stored there that
+    are not TLSA data (never desired: a change that repairs the owner removes them)."""
 
     owner: Owner
     ttl: int
     records: frozenset[TLSAData]
+    malformed: frozenset[Malformed] = frozenset()
 
     def texts(self) -> list[str]:
         return sorted(record.to_text() for record in self.records)
@@ -115,12 +128,6 @@ class ChangeSet:
     changes: tuple[Change, ...]
 
 
-def _same(before: RRset | None, after: RRset | None) -> bool:
-    if before is None or after is None:
-        return before is after
-    return before.ttl == after.ttl and before.records == after.records
-
-
 def diff(
     desired: Mapping[Owner, RRset | None], current: Mapping[Owner, RRset]
 ) -> tuple[Change, ...]:
@@ -128,7 +135,7 @@ def diff(
     return tuple(
         Change(owner, current.get(owner), want)
         for owner, want in sorted(desired.items())
-        if not _same(current.get(owner), want)
+        if current.get(owner) != want
     )
 
 
