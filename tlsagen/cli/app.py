@@ -19,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
+    rich_markup_mode="rich",  # on every typer version: help writes a literal bracket as \[
 )
 app.command("generate")(generate.generate)
 app.command("plan")(plan.plan)

@@ -39,7 +39,7 @@ def check(
     resolver: Annotated[
         str | None,
         typer.Option(
-            help="Validating resolver IP[:PORT]. Default: [defaults] resolver, else the system's."
+            help=r"Validating resolver IP[:PORT]. Default: \[defaults] resolver, else the system's."
         ),
     ] = None,
     nameserver: Annotated[
