@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from tests.helpers import verify_units
 from tests.test_check_live import MX1, Bed, Cli, owner, publish, rec
 from tests.testbed import DnsLab
 from tests.testbed.postfix import Chain, PostfixLab
@@ -182,18 +182,5 @@ def test_the_documented_timer_units_verify(tmp_path: Path) -> None:
         first, _, _ = unit.partition("\n")
         path = tmp_path / Path(first.removeprefix("# ")).name
         path.write_text(unit)
-        paths.append(str(path))
+        paths.append(path)
     verify_units(paths)
-
-
-def verify_units(paths: list[str]) -> None:
-    """`systemd-analyze verify`, offline (no running systemd needed)."""
-    if shutil.which("systemd-analyze") is None:
-        pytest.fail("systemd-analyze is missing: apt-get install systemd", pytrace=False)
-    done = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", *paths],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0 and not done.stderr.strip(), done.stderr

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tlsagen import __version__
-from tlsagen.cli import check, generate, hook, plan, providers, publish, rollover
+from tlsagen.cli import check, generate, hook, init, plan, providers, publish, rollover
 from tlsagen.errors import TlsagenError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command("providers")(providers.providers)
 app.command("check")(check.check)
 app.add_typer(rollover.app, name="rollover")
 app.command("hook")(hook.hook)
+app.command("init")(init.init)
 
 
 def _version(value: bool) -> None:
