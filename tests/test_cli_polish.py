@@ -61,10 +61,10 @@ def site(tmp_path: Path) -> Path:
     return path
 
 
-def column(table: str, index: int) -> str:
+def column(table: str, index: int, columns: int) -> str:
     """The text of one column of a rich table, its wrapped lines joined."""
-    cells = [line.split("│")[index].strip() for line in table.splitlines() if line.count("│") > 5]
-    return "".join(cells)
+    rows = [line.split("│") for line in table.splitlines()]
+    return "".join(row[index].strip() for row in rows if len(row) == columns + 2)
 
 
 def test_plan_table_folds_record_data_and_never_cuts_it(
@@ -76,7 +76,7 @@ def test_plan_table_folds_record_data_and_never_cuts_it(
     assert run.code == 0, run.err
     assert "…" not in run.out
     data = json.loads(cli("plan", "--config", site, "--json").out)
-    records = column(run.out, 5).replace(" ", "")
+    records = column(run.out, 5, 5).replace(" ", "")
     for owner in data["owners"]:
         for record in owner["records"]:
             assert record["record"].split()[-1] in records
@@ -137,3 +137,16 @@ def test_a_lineage_that_does_not_exist_yet_is_not_searched_for_a_key(
     assert len(said) == 1, warnings
     assert f"{lineage} has not been created yet" in said[0]
     assert not re.search(r"privkey\.pem|live\.key", said[0])
+
+
+def test_check_table_folds_record_data_and_never_cuts_it(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output, "is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "80")
+    record = "3 1 1 b32dde35232f42b85ce03e764c86cccbba7302e90962ab9d0b572af90f694b18"
+    run = cli("check", "--chain", CHAIN, "--name", "mx1.example.com", "--tlsa", record)
+    assert run.code == 0, run.err
+    details = column(run.out, 3, 3).replace(" ", "")
+    assert record.replace(" ", "") in details
+    assert "…" not in column(run.out, 3, 3)
