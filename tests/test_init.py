@@ -180,3 +180,10 @@ def test_bad_choices_are_usage_errors(cli: Cli, tmp_path: Path) -> None:
     run = cli("init", "--provider", "rfc2136", "--deploy", "sendmail", *common)
     assert run.code == 2 and "--deploy sendmail: use one of postfix" in run.err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_control_characters_cannot_reach_the_hook_or_the_units(cli: Cli, tmp_path: Path) -> None:
+    run = cli("init", "--provider", "rfc2136", "--host", "mx1.example.com",
+              "--lineage", tmp_path / "live/mx1\nreboot", "--output-dir", tmp_path)  # fmt: skip
+    assert run.code == 2 and "--lineage: control characters are not allowed" in run.err
+    assert list(tmp_path.iterdir()) == []

@@ -293,6 +293,13 @@ def init(
         Owner.for_service(each, ports[0])  # a bad host name is an error now, not at publish
     directory = output_dir.absolute()
     lineage = lineage.absolute()
+    for option, text in (
+        ("--name", name or ""),
+        ("--lineage", lineage),
+        ("--output-dir", directory),
+    ):
+        if not str(text).isprintable():  # it goes into a shell script and a unit file
+            raise UsageError(f"{option}: control characters are not allowed")
     files = render(
         provider, host, ports, lineage, deploy, name or lineage.name, directory, _tlsagen()
     )
