@@ -127,7 +127,7 @@ def _plan_table(plan: Plan) -> None:
         if item.unsafe:
             records += f"\n[bold red]refused:[/] {escape(item.unsafe)}"
         table.add_row(
-            escape(item.owner.name), escape(item.service), item.zone, _action(item), records
+            escape(item.owner.name), escape(item.service), escape(item.zone), _action(item), records
         )
     console = Console()
     console.print(table)
