@@ -8,13 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from tlsagen.cli.app import app
 
 
+def _plain(text: str) -> str:
+    """Help text as the terminal shows it: rich markup read (`\\[defaults]` is `[defaults]`)."""
+    return Text.from_markup(text).plain
+
+
 def _option(param: Any) -> str:
     names = ", ".join(f"`{n}`" for n in [*param.opts, *param.secondary_opts])
-    help_text = getattr(param, "help", None) or ""
+    help_text = _plain(getattr(param, "help", None) or "")
     default = param.default
     if not param.required and default not in (None, False, ()):
         help_text += f" Default: `{default}`."
@@ -46,14 +52,15 @@ def _commands(group: Any, context: Any, prefix: str) -> list[str]:
         assert command is not None
         usage = " ".join(command.collect_usage_pieces(context))
         lines += ["", f"## {prefix} {name}", "", f"`{prefix} {name} {usage}`", ""]
-        lines += [(command.help or "").strip(), ""]
+        lines += [_plain(command.help or "").strip(), ""]
         if hasattr(command, "list_commands"):
             lines += _commands(command, context, f"{prefix} {name}")
             continue
         arguments = [p for p in command.params if p.param_type_name == "argument"]
         for argument in arguments:
             lines.append(
-                f"Argument `{argument.metavar or argument.name}`: {getattr(argument, 'help', '')}"
+                f"Argument `{argument.metavar or argument.name}`: "
+                + _plain(getattr(argument, "help", None) or "")
             )
         if arguments:
             lines.append("")

@@ -3,7 +3,8 @@
 # Idempotent: a quick no-op when everything is already installed.
 set -euo pipefail
 
-PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils unbound postfix openssl ldnsutils pebble)
+PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils unbound postfix openssl ldnsutils pebble
+    prometheus) # prometheus: promtool checks check --format prometheus
 
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
     awk '$NF == "installed" {print $1}' || true)

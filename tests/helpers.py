@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -148,3 +149,18 @@ def zone_provider(path: Path) -> ZonefileProvider:
     """The zone-file provider for the one zone file at `path`, its serials dated 2026-11-28."""
     settings = ProviderSettings("zones", {"path": str(path)}, "zones", path.parent)
     return ZonefileProvider(Settings.parse(settings), today=lambda: date(2026, 11, 28))
+
+
+def verify_units(paths: list[Path]) -> None:
+    """`systemd-analyze verify` on unit files, offline (no running systemd needed)."""
+    import pytest
+
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze is missing: apt-get install systemd", pytrace=False)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr

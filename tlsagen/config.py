@@ -80,6 +80,7 @@ class Service:
     deploy: Deploy | None = None  # tlsagen installs `current` here once its gate has passed
     probe: bool = True  # under rollover, connect to every address to see the key it presents
     starttls: str | None = None  # "smtp", "imap", "pop3" or "none" (None: by port)
+    current_setting: str = "cert"  # the key `current` came from, for error messages
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ def _service(
         deploy=deploy,
         probe=get_bool(table, "probe", where, True),
         starttls=_starttls(table, where),
+        current_setting="cert" if "cert" in table else "key",
     )
 
 

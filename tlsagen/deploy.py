@@ -71,9 +71,20 @@ def _marker(deploy: Deploy) -> Path:
     return deploy.key.with_name(deploy.key.name + PENDING)
 
 
+NOT_YET_ISSUED = (
+    "issue the certificate first (certbot creates the lineage directory "
+    "/etc/letsencrypt/live/NAME at the first issuance), or correct the path"
+)
+
+
 def source_paths(service: Service) -> tuple[Path, Path]:
     """The chain and key the ACME client writes (certbot lineage, dehydrated, acme.sh, files)."""
     source = Path(service.current[0])
+    if not source.exists():
+        raise InputError(
+            f"service {service.name} {service.current_setting}: {source} has not been created yet; "
+            f"{NOT_YET_ISSUED}"
+        )
     if source.is_dir():
         return source / "fullchain.pem", source / "privkey.pem"
     candidates = [Path(service.private_key)] if service.private_key else []
@@ -82,8 +93,9 @@ def source_paths(service: Service) -> tuple[Path, Path]:
         if candidate.is_file():
             return source, candidate
     raise InputError(
-        f"service {service.name}: cannot find the private key of {source} (looked for "
-        f"{', '.join(str(c) for c in candidates)}); give it as 'key' in the service"
+        f"service {service.name} {service.current_setting}: cannot find the private key of "
+        f"{source} (looked for {', '.join(str(c) for c in candidates)}); give it as 'key' in "
+        "the service"
     )
 
 

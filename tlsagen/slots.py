@@ -63,6 +63,19 @@ def records(found: material.Material, params: Sequence[Params]) -> frozenset[TLS
     return frozenset(computed)
 
 
+def read_file(service: Service, setting: str, source: str) -> material.Material:
+    """Read one of a service's files; errors name the service and the configuration key."""
+    if source != "-" and not Path(source).exists():
+        raise InputError(
+            f"service {service.name} {setting}: {source} has not been created yet; "
+            f"{deploy.NOT_YET_ISSUED}"
+        )
+    try:
+        return material.read_source(source)
+    except InputError as exc:
+        raise InputError(f"service {service.name} {setting}: {exc}") from None
+
+
 def key(found: material.Material, params: Sequence[Params]) -> rollover.Key:
     return rollover.Key(key_id(found), found.source, records(found, params))
 
@@ -94,7 +107,7 @@ def read(
     """Read every slot of `service`; probe its server when `probing` (resolving through
     `probe_from`, else the system resolver)."""
     sources, warnings = next_sources(service, generated)
-    nexts = tuple(material.read_source(source) for source in sources)
+    nexts = tuple(read_file(service, "next-key", source) for source in sources)
     staged = None
     settled = True
     if service.deploy is not None:
@@ -108,7 +121,7 @@ def read(
         else:
             staged = None if source.same_as(installed.files) else source
     else:
-        current = tuple(material.read_source(source) for source in service.current)
+        current = tuple(read_file(service, service.current_setting, s) for s in service.current)
     for found in (*current, *nexts, *([staged.chain] if staged else [])):
         warnings += policy.lint_material(found, now)
     for port in sorted({owner.port for owner in service.owners}):

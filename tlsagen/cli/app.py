@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tlsagen import __version__
-from tlsagen.cli import check, generate, hook, plan, providers, publish, rollover
+from tlsagen.cli import check, generate, hook, init, plan, providers, publish, rollover
 from tlsagen.errors import TlsagenError
 
 app = typer.Typer(
@@ -19,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
+    rich_markup_mode="rich",  # on every typer version: help writes a literal bracket as \[
 )
 app.command("generate")(generate.generate)
 app.command("plan")(plan.plan)
@@ -27,6 +29,7 @@ app.command("providers")(providers.providers)
 app.command("check")(check.check)
 app.add_typer(rollover.app, name="rollover")
 app.command("hook")(hook.hook)
+app.command("init")(init.init)
 
 
 def _version(value: bool) -> None:

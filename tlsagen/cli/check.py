@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tlsagen.cli.common import ConfigOption, JsonOption
+from tlsagen.cli.monitoring import unknown_on_error
 from tlsagen.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tlsagen")
 
 
+@unknown_on_error
 def check(
     targets: Annotated[
         list[str] | None,
@@ -39,7 +41,7 @@ def check(
     resolver: Annotated[
         str | None,
         typer.Option(
-            help="Validating resolver IP[:PORT]. Default: [defaults] resolver, else the system's."
+            help=r"Validating resolver IP[:PORT]. Default: \[defaults] resolver, else the system's."
         ),
     ] = None,
     nameserver: Annotated[
@@ -74,12 +76,22 @@ def check(
     strict: Annotated[
         bool, typer.Option("--strict", help="Treat warnings as errors (exit 6).")
     ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="text (a table on a terminal), json, nagios (monitoring plugin) or prometheus "
+            "(node_exporter textfile); see docs/monitoring.md.",
+        ),
+    ] = "text",
 ) -> None:
     """Check DNSSEC, every authoritative server and the live keys of mail domains or hosts."""
     from tlsagen import check as checking
-    from tlsagen.cli import output
+    from tlsagen.cli import monitoring, output
     from tlsagen.config import STARTTLS
 
+    if fmt not in ("text", "json", *monitoring.FORMATS):
+        raise UsageError(f"--format {fmt}: use text, json, {', '.join(monitoring.FORMATS)}")
     if starttls is not None and starttls not in STARTTLS:
         raise UsageError(f"--starttls {starttls}: use smtp, imap, pop3 or none")
     if (tlsa or name) and chain is None:
@@ -104,7 +116,9 @@ def check(
         found = _targets(targets or [], port, mx, loaded)
         with output.progress("checking") as update:
             report = checking.check(found, settings, update)
-    output.show_check(report, as_json, strict)
+    if fmt in monitoring.FORMATS:
+        raise typer.Exit(monitoring.show(report, fmt, settings.now, strict))
+    output.show_check(report, as_json or fmt == "json", strict)
     error = report.error(strict)
     if error is not None:
         raise error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -107,21 +108,27 @@ def summary(plan: Plan) -> str:
 
 
 def _plan_table(plan: Plan) -> None:
+    """A table whose records column folds long record data onto more lines, never cuts it."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="tlsagen plan")
     for column in ("owner", "service", "zone", "action", "records"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     style = {"keep": "", "add": "green", "remove": "red"}
     for item in plan.owners:
         records = "\n".join(
-            f"[{style[s]}]{_MARK[s]} {t[:24]}…[/] {r}" if style[s] else f"  {t[:24]}… {r}"
+            f"[{style[s]}]{_MARK[s]} {escape(t)}[/] {escape(r)}"
+            if style[s]
+            else f"  {escape(t)} {escape(r)}"
             for s, t, r in _record_rows(item)
         )
         if item.unsafe:
-            records += f"\n[bold red]refused:[/] {item.unsafe}"
-        table.add_row(item.owner.name, item.service, item.zone, _action(item), records)
+            records += f"\n[bold red]refused:[/] {escape(item.unsafe)}"
+        table.add_row(
+            escape(item.owner.name), escape(item.service), escape(item.zone), _action(item), records
+        )
     console = Console()
     console.print(table)
     console.print(summary(plan))
@@ -132,8 +139,11 @@ def _cell(text: str) -> str:
 
 
 def plan_markdown(plan: Plan) -> str:
-    """The plan as a Markdown table, fit for a pull-request comment."""
+    """The plan as a Markdown table, fit for a pull-request comment; warnings come first, where
+    a reviewer cannot miss them."""
     lines = ["### tlsagen plan", "", f"**{summary(plan)}**", ""]
+    lines += [f"> **Warning:** {_cell(w)}" for w in plan.warnings]
+    lines += [""] if plan.warnings else []
     lines += ["| owner | service | zone | action | records |", "|---|---|---|---|---|"]
     for item in plan.owners:
         records = "<br>".join(
@@ -146,12 +156,33 @@ def plan_markdown(plan: Plan) -> str:
             f"| `{item.owner}` | {_cell(item.service)} | `{item.zone}` | {_action(item)} "
             f"| {records} |"
         )
-    if plan.warnings:
-        lines += ["", "Warnings:", ""] + [f"- {_cell(w)}" for w in plan.warnings]
     return "\n".join(lines) + "\n"
 
 
 PLAN_FORMATS = ("text", "json", "markdown")
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.WARNING:
+            self.messages.append(record.getMessage())
+
+
+@contextmanager
+def kept_warnings() -> Iterator[list[str]]:
+    """The warnings logged inside the block (by the config, a provider, the engine), kept for
+    a report to carry: stderr still shows them, and JSON or Markdown must too."""
+    kept = _Kept()
+    log = logging.getLogger("tlsagen")
+    log.addHandler(kept)
+    try:
+        yield kept.messages
+    finally:
+        log.removeHandler(kept)
 
 
 def show_plan(plan: Plan, fmt: str) -> None:
@@ -425,7 +456,7 @@ def _check_tables(report: Report, strict: bool) -> None:
             title += f" (MX {target.mx.status})"
         table = Table(title=title, title_justify="left")
         for column in ("what", "status", "detail"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # record data wraps, never cut
         for host in target.hosts:
             for level, what, status, detail in _host_rows(host):
                 style = _STYLE.get(status, "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -34,11 +35,13 @@ def plan(
 
     if fmt not in output.PLAN_FORMATS:
         raise UsageError(f"--format {fmt}: use one of {', '.join(output.PLAN_FORMATS)}")
-    loaded, providers = open_config(config)
-    memories = state.load(engine.state_path(loaded))  # to keep what the rollover keeps
-    result = engine.make_plan(loaded, providers, datetime.now(UTC), memories)
+    with output.kept_warnings() as logged:  # a provider's warnings belong in the report too
+        loaded, providers = open_config(config)
+        memories = state.load(engine.state_path(loaded))  # to keep what the rollover keeps
+        result = engine.make_plan(loaded, providers, datetime.now(UTC), memories)
     for warning in result.warnings:
         log.warning(warning)
+    result = replace(result, warnings=tuple(dict.fromkeys((*logged, *result.warnings))))
     output.show_plan(result, "json" if as_json else fmt)
     if exit_code and result.pending:
         raise ChangesPending(f"{len(result.pending)} owner(s) have changes pending")
