@@ -207,16 +207,16 @@ def deploy_gate(
             )
         wait = 2 * seen.ttl + margin_for(seen.ttl, margin)
         opens.append(seen.since + timedelta(seconds=wait))
+    latest = max(opens)
     if validated is not None and not key.records <= validated:
         record = min(key.records - validated)
         return Gate(
             False,
-            None,
+            None if insecure or latest <= now else latest,  # a cache expires within 2 x TTL
             f"the resolver does not validate {record.to_text()[:22]}… as DNSSEC-secure at every "
             f"owner ({unvalidated}); senders would not trust it",
             insecure,
         )
-    latest = max(opens)
     first = min(memory.published[r].since for r in key.records)
     reason = (
         f"served everywhere since {first:%Y-%m-%d %H:%M:%S} UTC; deploy waits 2 x TTL "
