@@ -223,8 +223,8 @@ def test_a_deploy_without_an_answer_from_every_server_is_refused(
     site.zone = dataclasses.replace(site.zone, servers=(*site.zone.servers, dead))
     code, out, err = site.run(capsys, "rollover", "advance", "--timeout", "5")
     assert code == 6 and site.installed() is None, err
-    assert "mail: deploy refused: no answer from 127.0.0.1:9" in out
-    assert "error: 1 step(s) refused; first: mail deploy: no answer from 127.0.0.1:9" in err
+    assert "mail: deploy refused: no usable answer from 127.0.0.1:9;" in out
+    assert "error: 1 step(s) refused; first: mail deploy: no usable answer from 127.0.0.1:9" in err
 
 
 def test_start_refuses_a_certbot_lineage(

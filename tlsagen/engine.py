@@ -166,7 +166,7 @@ def _read_dns(providers: Mapping[str, Provider], services: Sequence[Service]) ->
 @dataclass
 class _Served:
     """What every authoritative server serves at each owner, the largest TTL one serves, and
-    the servers that did not answer."""
+    the servers that did not answer, or answered an error (with its rcode)."""
 
     records: dict[Owner, frozenset[TLSAData]] = field(default_factory=dict)
     ttl: dict[Owner, int] = field(default_factory=dict)
@@ -205,7 +205,9 @@ def _ask_servers(
 
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
         for (server, owner), answer in zip(jobs, pool.map(ask, jobs), strict=True):
-            if isinstance(answer, ProviderError):
+            if isinstance(answer, dns.AnswerError):
+                served.silent.add(f"{server} ({answer.rcode})")
+            elif isinstance(answer, ProviderError):
                 served.silent.add(str(server))
             else:
                 served.add(owner, answer)

@@ -76,7 +76,7 @@ class View:
     held: frozenset[TLSAData] = frozenset()  # records DNS holds, at any owner
     held_ttl: int | None = None  # the largest TTL DNS holds or any server serves
     served: frozenset[TLSAData] = frozenset()  # records every server serves at every owner
-    silent: tuple[str, ...] = ()  # authoritative servers that did not answer
+    silent: tuple[str, ...] = ()  # authoritative servers that did not answer (or with an error)
     managed: bool = False  # tlsagen deploys this service's certificates
     # records the configured resolver validates as DNSSEC-secure at every owner, and why others
     # are not (None: no resolver configured, or nothing staged to deploy)
@@ -193,7 +193,10 @@ def deploy_gate(
     """
     if silent:
         return Gate(
-            False, None, f"no answer from {', '.join(silent)}; every server must confirm", True
+            False,
+            None,
+            f"no usable answer from {', '.join(silent)}; every server must confirm",
+            True,
         )
     opens: list[datetime] = []
     for record in sorted(key.records):

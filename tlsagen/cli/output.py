@@ -477,10 +477,8 @@ def duration(seconds: float) -> str:
     return " ".join(parts[:2])
 
 
-def moment(when: datetime | None, now: datetime) -> str:
-    """`2026-11-28 14:00:00 UTC (in 1h 58m)`, or what it depends on when unknown."""
-    if when is None:
-        return "once every authoritative server is seen serving the records"
+def moment(when: datetime, now: datetime) -> str:
+    """`2026-11-28 14:00:00 UTC (in 1h 58m)`."""
     delta = (when - now).total_seconds()
     relative = f"in {duration(delta)}" if delta > 0 else f"{duration(delta)} ago"
     return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({relative})"

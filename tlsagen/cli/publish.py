@@ -120,7 +120,8 @@ def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
     for item in found.result.plan.services:
         step = item.rollover.step("deploy")
         if step is not None and not step.gate.passed and not step.gate.refused:
-            when = f"at {output.moment(step.gate.opens, now)}" if step.gate.opens else "later"
+            gate = step.gate
+            when = f"at {output.moment(gate.opens, now)}" if gate.opens else "when its gate opens"
             print(  # expected: on standard output, which certbot does not take for an error
                 f"{item.service.name}: the renewed certificate is staged: its records are "
                 f"published, and 'tlsagen rollover advance' installs it {when}"
