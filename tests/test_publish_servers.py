@@ -1,6 +1,7 @@
 """`tlsagen publish` against nameservers that will never serve the zone: real BIND servers that
 answer REFUSED (not configured for the zone) and SERVFAIL (a secondary that cannot load it),
-and a proxy in front of the real secondary that answers NOTAUTH. Each is named with its rcode
+the lab's Knot (it serves another zone: REFUSED), and a proxy in front of the real secondary
+that answers NOTAUTH. Each is named with its rcode
 as soon as it answers, the wait stops for it, and the exit (4) says the change was applied.
 
 Also `params` changes (3 0 1 -> 3 1 1) in one publish, against the real BIND primary + secondary.
@@ -78,13 +79,15 @@ def test_refused_and_servfail_servers_are_named_at_once_and_not_waited_for(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     stranger, orphan = never_serving
-    site = site_with(dns_lab, tmp_path, fresh_host, stranger, orphan)
+    knot = dns_lab.knot.primary  # serves knot.test. only
+    site = site_with(dns_lab, tmp_path, fresh_host, stranger, orphan, knot)
     started = time.monotonic()
     code, out, err = site.run(capsys, "publish", "--json", "--timeout", str(TIMEOUT))
     assert code == 4, err
     assert time.monotonic() - started < TIMEOUT / 3  # it did not wait for them
     assert f"warning: server {stranger.address()} answered REFUSED" in err
     assert f"warning: server {orphan.address()} answered SERVFAIL" in err
+    assert f"warning: server {knot.address()} answered REFUSED" in err
     (error,) = [line for line in err.splitlines() if line.startswith("error: ")]
     assert "the change was applied to zone example.test." in error
     assert f"{stranger.address()} answered REFUSED" in error and "waiting will not help" in error
@@ -93,6 +96,7 @@ def test_refused_and_servfail_servers_are_named_at_once_and_not_waited_for(
         **{s.address(): ("serving", "NOERROR") for s in dns_lab.bind.servers},
         stranger.address(): ("failing", "REFUSED"),
         orphan.address(): ("failing", "SERVFAIL"),
+        knot.address(): ("failing", "REFUSED"),
     }
     for server in dns_lab.bind.servers:  # the real servers got the change
         assert site.served(server) == {hash_of(EXAMPLE)}

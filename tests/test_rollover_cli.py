@@ -102,6 +102,7 @@ def test_staged_renewal_from_status_to_retire(
     (service,) = json.loads(out)["services"]
     assert [s["role"] for s in service["slots"]] == ["staged"] and service["managed"]
     assert [s["step"] for s in service["steps"]] == ["publish", "deploy"]
+    assert [s["gate"]["refused"] for s in service["steps"]] == [False, False]
 
     code, out, err = site.run(capsys, "rollover", "advance")
     first = tlsa(site.acme.fullchain)
