@@ -41,6 +41,7 @@ class Site:
         self.log = tmp_path / "reloads.log"
         self.deploys = True
         self.state = tmp_path / "state" / "state.json"
+        self.params = "3 1 1"
 
     def write(self) -> Path:
         nameservers = ", ".join(f'"{s.address()}"' for s in self.zone.servers)
@@ -53,7 +54,8 @@ class Site:
         )
         path = self.dir / "tlsagen.toml"
         path.write_text(
-            f'[defaults]\nttl = {TTL}\nmargin = {MARGIN}\nstate = "{self.state}"\n\n'
+            f'[defaults]\nttl = {TTL}\nmargin = {MARGIN}\nstate = "{self.state}"\n'
+            f'params = ["{self.params}"]\n\n'
             "[providers.dns]\ntype = 'rfc2136'\n"
             f"server = '{self.zone.primary.host}'\nport = {self.zone.primary.port}\n"
             f"key-file = '{self.zone.key.key_file}'\nnameservers = [{nameservers}]\ntimeout = 3\n\n"
@@ -146,6 +148,23 @@ def test_staged_renewal_from_status_to_retire(
         Endpoint(site.zone.primary.host, site.zone.primary.port), "example.test."
     )
     assert reloads(site.log) == 2
+
+
+def test_new_params_for_a_service_under_rollover_replace_the_old_ones_at_once(
+    site: Site, capsys: pytest.CaptureFixture[str], no_hook_environment: None
+) -> None:
+    """`3 0 1` -> `3 1 1` (as tlsagen's lint recommends) once the key is live: the new records
+    cover the same key, so the old ones go in the same run, not refused as a live key's."""
+    site.params = "3 0 1"
+    assert site.run(capsys, "rollover", "advance")[0] == 0
+    time.sleep(GATE + 0.5)
+    code, out, err = site.run(capsys, "rollover", "advance")
+    assert code == 0 and "mail: deployed and reloaded" in out, err
+    time.sleep(TTL + 0.5)  # the deployed key has been live for a TTL
+    site.params = "3 1 1"
+    code, out, err = site.run(capsys, "rollover", "advance")
+    assert code == 0, err
+    assert site.served() == [{tlsa(site.acme.fullchain)}] * 2
 
 
 def test_start_generates_a_next_key_that_publish_keeps(

@@ -179,6 +179,8 @@ def raise_if_lagging(
 ) -> None:
     """ProviderError (exit 4) when a server does not serve every planned record, saying what
     was applied: a server that answered an error is named with it, waiting will not cure it."""
+    from tlsagen.engine import FAILING
+
     lagging = [report for report in servers if report.missing]
     if not lagging:
         return
@@ -187,7 +189,7 @@ def raise_if_lagging(
         if applied
         else "DNS held the planned records already"
     )
-    failing = [report for report in lagging if report.rcode in NEVER_SERVING_WHY]
+    failing = [report for report in lagging if report.state == FAILING]
     if failing:
         named = "; ".join(
             f"{r.server} answered {r.rcode} for zone {r.zone}: {NEVER_SERVING_WHY[str(r.rcode)]}"
