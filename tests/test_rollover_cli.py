@@ -216,8 +216,9 @@ def test_certbot_hook_without_deploy_publishes_at_once_and_warns(
     assert "was not published before" in err and "deploy = { cert, key, reload }" in err
     assert all(tlsa(site.acme.fullchain) in served for served in site.served())
     monkeypatch.setenv("RENEWED_LINEAGE", str(site.dir / "elsewhere"))
-    code, _, err = site.run(capsys, "publish")
-    assert code == 0 and "which no service uses" in err and "nothing done" in err
+    code, out, err = site.run(capsys, "publish")
+    assert code == 0 and "which no service uses" in out and "nothing done" in out
+    assert err == "", err  # certbot would log it as "Hook ran with error output"
 
 
 def test_certbot_hook_with_deploy_stages_the_new_key(

@@ -107,11 +107,10 @@ def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
         found = engine.after_renewal(loaded, providers, renewal, _now, timeout, update)
     for warning in found.warnings:
         log.warning(warning)
-    if found.result is None:
-        log.warning(
-            "%s renewed %s, which no service uses (as its cert or key); nothing done",
-            renewal.client,
-            renewal.name,
+    if found.result is None:  # expected of a hook run for every lineage: standard output
+        print(
+            f"{renewal.client} renewed {renewal.name}, which no service uses (as its cert or "
+            "key); nothing done"
         )
         return
     now = _now()
