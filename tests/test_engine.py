@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
@@ -74,15 +75,30 @@ def test_publish_then_nothing_to_do(tmp_path: Path) -> None:
     assert len(provider.applied) == 1  # the second run sent nothing
 
 
-def test_removing_a_record_of_the_live_key_is_refused(tmp_path: Path) -> None:
+def test_changing_params_keeps_the_live_key_covered(tmp_path: Path) -> None:
     provider = MemoryProvider()
-    live = current_record("3 1 1")
-    stale = record("old key")
-    provider.data[MX1] = rrset(MX1, 300, [live, stale])
-    # The operator switches params to 3 1 2 only: 3 1 1 of the live key would be removed.
+    provider.data[MX1] = rrset(MX1, 300, [current_record("3 1 1"), record("old key")])
+    # The operator switches params to 3 1 2 only: the live key's 3 1 2 record covers it.
     plan = engine.make_plan(load(tmp_path, '"3 1 2"'), {"mem": provider}, NOW)
-    (item,) = [o for o in plan.pending if o.owner == MX1]
-    assert item.unsafe is not None and "configured as current" in item.unsafe
+    assert all(o.unsafe is None for o in plan.owners)
+    engine.apply(plan, {"mem": provider})
+    assert provider.data[MX1].records == {current_record("3 1 2")}
+
+
+def test_removing_the_last_record_of_a_live_key_is_refused(tmp_path: Path) -> None:
+    live = material.read_source(str(EXAMPLE / "fullchain.pem"))
+    current = rrset(MX1, 300, [current_record("3 0 1"), record("old key")])
+    uncovered = rrset(MX1, 300, [record("old key")])
+    reason = engine._unsafe_reason(current, uncovered, [live])
+    assert reason is not None and "3 0 1" in reason and "configured as current" in reason
+    covered = rrset(MX1, 300, [current_record("3 1 1")])
+    assert engine._unsafe_reason(current, covered, [live]) is None
+    provider = MemoryProvider()
+    provider.data[MX1] = current
+    safe = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    (item,) = [o for o in safe.pending if o.owner == MX1]
+    refused = dataclasses.replace(item, desired=uncovered, unsafe=reason)
+    plan = engine.Plan((*[o for o in safe.owners if o.owner != MX1], refused), ())
     with pytest.raises(UnsafeError) as caught:
         engine.apply(plan, {"mem": provider})
     assert caught.value.exit_code == 6
@@ -148,10 +164,10 @@ def serve(
     the pauses between rounds, and the sleep that records them."""
     pauses: list[float] = []
 
-    def tlsa_at(server: Endpoint, owner: Owner) -> RRset | None:
-        return answers[min(len(pauses), len(answers) - 1)].get(owner)
+    def tlsa_answer(server: Endpoint, owner: Owner) -> tuple[RRset | None, str]:
+        return answers[min(len(pauses), len(answers) - 1)].get(owner), "NOERROR"
 
-    monkeypatch.setattr(engine.dns, "tlsa_at", tlsa_at)
+    monkeypatch.setattr(engine.dns, "tlsa_answer", tlsa_answer)
     return pauses, pauses.append
 
 

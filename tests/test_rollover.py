@@ -139,7 +139,7 @@ def test_a_silent_server_keeps_clocks_but_starts_none_and_blocks_deploys() -> No
     assert plan.memory.published == memory.published
     deploy = plan.step(rollover.DEPLOY)
     assert deploy is not None and not deploy.gate.passed
-    assert "no answer from 192.0.2.1:53" in deploy.gate.reason
+    assert "no usable answer from 192.0.2.1:53" in deploy.gate.reason
     fresh = rollover.plan(view(served=frozenset(), silent=("x",)), Memory(), NOW)
     assert fresh.memory.published == {}
 
@@ -180,3 +180,21 @@ def test_slots_report_what_dns_holds_and_since_when() -> None:
     assert (current.role, current.in_dns, current.since) == ("current", True, ago(86400))
     assert (upcoming.role, upcoming.in_dns, upcoming.since) == ("next", False, None)
     assert retiring.role == "retiring" and retiring.name == JUNK.data.hex()
+
+
+def test_gates_that_wait_for_a_clock_are_not_refusals() -> None:
+    """A closed gate waits (with a time when its clock has started) unless evidence says the
+    step is unsafe now: that refusal is what `rollover advance` exits 6 for."""
+    memory = long_ago(OLD, NEW)
+    fresh = Memory(published={r: Published(ago(10), 300) for r in NEW.records}, ttl=300)
+    waits = rollover.deploy_gate(NEW, fresh, NOW, None)
+    assert not waits.passed and not waits.refused and waits.opens is not None
+    stale = rollover.deploy_gate(NEW, fresh, NOW, None, (), frozenset(), "cached", False)
+    assert not stale.refused and stale.opens == waits.opens  # a cache expires within 2 x TTL
+    insecure = rollover.deploy_gate(NEW, memory, NOW, None, (), frozenset(), "insecure", True)
+    assert insecure.refused and insecure.opens is None
+    silent = rollover.deploy_gate(NEW, memory, NOW, None, ("192.0.2.1:53",))
+    assert silent.refused and "no usable answer from 192.0.2.1:53" in silent.reason
+    assert rollover.retire_gate(Memory(), 300, NOW).refused
+    retire = rollover.retire_gate(Memory(live=Live(NEW.id, ago(10))), 300, NOW)
+    assert not retire.refused and retire.opens == ago(10) + timedelta(seconds=300)

@@ -3,6 +3,7 @@ of the testbed (signed zone, TSIG), with a TTL of 2 s and a margin of 1 s (gate:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.testbed.acme import CertDir, LocalCA, new_key, recording_reload, reloads
-from tests.testbed.model import DnsLab, Zone
+from tests.testbed.model import DnsLab, Server, Zone
 from tlsagen import dns, engine, material
 from tlsagen.cli.app import main
 from tlsagen.provider import Endpoint
@@ -40,6 +41,7 @@ class Site:
         self.log = tmp_path / "reloads.log"
         self.deploys = True
         self.state = tmp_path / "state" / "state.json"
+        self.params = "3 1 1"
 
     def write(self) -> Path:
         nameservers = ", ".join(f'"{s.address()}"' for s in self.zone.servers)
@@ -52,7 +54,8 @@ class Site:
         )
         path = self.dir / "tlsagen.toml"
         path.write_text(
-            f'[defaults]\nttl = {TTL}\nmargin = {MARGIN}\nstate = "{self.state}"\n\n'
+            f'[defaults]\nttl = {TTL}\nmargin = {MARGIN}\nstate = "{self.state}"\n'
+            f'params = ["{self.params}"]\n\n'
             "[providers.dns]\ntype = 'rfc2136'\n"
             f"server = '{self.zone.primary.host}'\nport = {self.zone.primary.port}\n"
             f"key-file = '{self.zone.key.key_file}'\nnameservers = [{nameservers}]\ntimeout = 3\n\n"
@@ -101,12 +104,16 @@ def test_staged_renewal_from_status_to_retire(
     (service,) = json.loads(out)["services"]
     assert [s["role"] for s in service["slots"]] == ["staged"] and service["managed"]
     assert [s["step"] for s in service["steps"]] == ["publish", "deploy"]
+    assert [s["gate"]["refused"] for s in service["steps"]] == [False, False]
 
     code, out, err = site.run(capsys, "rollover", "advance")
     first = tlsa(site.acme.fullchain)
-    assert code == 6, err
-    assert "not yet due" in err and "deploy waits until" in out
+    assert code == 0, err  # the deploy waits for its time: that is no refusal
+    assert "error" not in err and "deploy waits until" in out and " UTC (in " in out
     assert site.served() == [{first}, {first}] and site.installed() is None
+    code, out, err = site.run(capsys, "rollover", "advance", "--exit-code")
+    assert code == 8 and "deploy waits until" in out, err
+    assert "\nchanges pending: 1 step(s) wait" in err and " UTC (in " in err
     time.sleep(GATE + 0.5)
     code, out, err = site.run(capsys, "rollover", "advance")
     assert code == 0, err
@@ -116,16 +123,16 @@ def test_staged_renewal_from_status_to_retire(
     site.acme.issue(new_key())  # a renewal with a new key: staged
     second = tlsa(site.acme.fullchain)
     code, out, err = site.run(capsys, "rollover", "advance")
-    assert code == 6 and site.installed() == first, err
+    assert code == 0 and site.installed() == first, err
     assert site.served() == [{first, second}] * 2
     code, out, _ = site.run(capsys, "rollover", "status")
     assert "staged" in out and "deploy: waits until" in out and "(in " in out
     time.sleep(GATE + 0.5)
-    code, out, err = site.run(capsys, "rollover", "advance")
-    assert code == 6 and site.installed() == second, err  # deployed; retiring waits a TTL
+    code, out, err = site.run(capsys, "rollover", "advance", "--exit-code")
+    assert code == 8 and site.installed() == second, err  # deployed; retiring waits a TTL
     assert "retire waits until" in out
     time.sleep(TTL + 0.5)
-    code, out, err = site.run(capsys, "rollover", "advance")
+    code, out, err = site.run(capsys, "rollover", "advance", "--exit-code")
     assert code == 0, err
     assert site.served() == [{second}] * 2
 
@@ -141,6 +148,23 @@ def test_staged_renewal_from_status_to_retire(
         Endpoint(site.zone.primary.host, site.zone.primary.port), "example.test."
     )
     assert reloads(site.log) == 2
+
+
+def test_new_params_for_a_service_under_rollover_replace_the_old_ones_at_once(
+    site: Site, capsys: pytest.CaptureFixture[str], no_hook_environment: None
+) -> None:
+    """`3 0 1` -> `3 1 1` (as tlsagen's lint recommends) once the key is live: the new records
+    cover the same key, so the old ones go in the same run, not refused as a live key's."""
+    site.params = "3 0 1"
+    assert site.run(capsys, "rollover", "advance")[0] == 0
+    time.sleep(GATE + 0.5)
+    code, out, err = site.run(capsys, "rollover", "advance")
+    assert code == 0 and "mail: deployed and reloaded" in out, err
+    time.sleep(TTL + 0.5)  # the deployed key has been live for a TTL
+    site.params = "3 1 1"
+    code, out, err = site.run(capsys, "rollover", "advance")
+    assert code == 0, err
+    assert site.served() == [{tlsa(site.acme.fullchain)}] * 2
 
 
 def test_start_generates_a_next_key_that_publish_keeps(
@@ -183,23 +207,60 @@ def test_certbot_hook_without_deploy_publishes_at_once_and_warns(
     monkeypatch.setenv("RENEWED_LINEAGE", str(site.acme.dir))
     monkeypatch.setenv("RENEWED_DOMAINS", site.acme.name)
     code, _, err = site.run(capsys, "publish")
-    assert code == 9, err
-    assert "was not published before" in err and "deploy = { cert, key, reload }" in err
+    assert code == 0, err  # a first issuance: no record existed that the key went live before
     assert "reuse_key is not set" in err and "key_type = rsa" in err
     assert site.served() == [{tlsa(site.acme.fullchain)}] * 2
-    monkeypatch.setenv("RENEWED_LINEAGE", str(site.dir / "elsewhere"))
+    site.acme.issue(new_key())  # a renewal with a new key, live before its record
     code, _, err = site.run(capsys, "publish")
-    assert code == 0 and "which no service uses" in err and "nothing done" in err
+    assert code == 9, err
+    assert "was not published before" in err and "deploy = { cert, key, reload }" in err
+    assert all(tlsa(site.acme.fullchain) in served for served in site.served())
+    monkeypatch.setenv("RENEWED_LINEAGE", str(site.dir / "elsewhere"))
+    code, out, err = site.run(capsys, "publish")
+    assert code == 0 and "which no service uses" in out and "nothing done" in out
+    assert err == "", err  # certbot would log it as "Hook ran with error output"
 
 
 def test_certbot_hook_with_deploy_stages_the_new_key(
     site: Site, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RENEWED_LINEAGE", str(site.acme.dir))
-    code, _, err = site.run(capsys, "publish")
+    code, out, err = site.run(capsys, "publish")
     assert code == 0, err
-    assert "is staged" in err and "cannot read" in err  # no renewal conf in this fake lineage
+    assert "cannot read" in err  # no renewal conf in this fake lineage
+    assert "is staged" in out and "installs it at " in out and " UTC (in " in out
     assert site.installed() is None and site.served() == [{tlsa(site.acme.fullchain)}] * 2
+
+
+def test_a_deploy_without_an_answer_from_every_server_is_refused(
+    site: Site, capsys: pytest.CaptureFixture[str], no_hook_environment: None
+) -> None:
+    """Exit 6 is for evidence against a step: a nameserver that does not answer cannot confirm
+    the staged key's records, so its deploy is refused (not merely waited for)."""
+    code, _, err = site.run(capsys, "rollover", "advance")
+    assert code == 0, err
+    time.sleep(GATE + 0.5)
+    dead = Server("dead", "127.0.0.1", 9, 0)  # the discard port: nothing answers
+    site.zone = dataclasses.replace(site.zone, servers=(*site.zone.servers, dead))
+    code, out, err = site.run(capsys, "rollover", "advance", "--timeout", "5")
+    assert code == 6 and site.installed() is None, err
+    assert "mail: deploy refused: no usable answer from 127.0.0.1:9;" in out
+    assert "error: 1 step(s) refused; first: mail deploy: no usable answer from 127.0.0.1:9" in err
+
+
+def test_start_refuses_a_certbot_lineage(
+    site: Site, capsys: pytest.CaptureFixture[str], no_hook_environment: None
+) -> None:
+    """certbot never uses a standing next key: `rollover start` says so and changes nothing."""
+    site.deploys = False
+    renewal = site.acme.root / "renewal" / f"{site.acme.name}.conf"
+    renewal.parent.mkdir()
+    renewal.write_text("version = 5.8.0\n[renewalparams]\nkey_type = ecdsa\n")
+    code, _, err = site.run(capsys, "rollover", "start", "mail")
+    assert code == 2, err
+    assert f"reads certbot's lineage {site.acme.dir}" in err and "never uses" in err
+    assert "deploy = { cert, key, reload }" in err and "nothing done" in err
+    assert site.served() == [set(), set()] and not site.state.exists()
 
 
 @pytest.mark.parametrize("layout", ["dehydrated", "acme.sh"])

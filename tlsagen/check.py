@@ -502,5 +502,7 @@ def _record_notes(host: HostReport, settings: Settings, found: _Found) -> None:
         found.add(
             NOTE,
             f"rollover: {host.owner} holds no second DANE-EE SPKI (3 1 x) record, so no next "
-            "key is published; publish it 2 x TTL before the key changes",
+            "key is published; with dehydrated's roll key or acme.sh's KEY.next, publish it "
+            "2 x TTL before the key changes; certbot never uses a next key: let tlsagen stage "
+            "its renewals (deploy, docs/rollover.md)",
         )

@@ -17,6 +17,14 @@ from tlsagen.records import Owner, RRset, rrset
 from tlsagen.tlsa import TLSAData
 
 
+class AnswerError(ProviderError):
+    """The server answered, with an error rcode (`rcode`: its name, e.g. "REFUSED")."""
+
+    def __init__(self, message: str, rcode: str) -> None:
+        super().__init__(message)
+        self.rcode = rcode
+
+
 def to_rrset(owner: Owner, answer: dns.rrset.RRset) -> RRset:
     """A tlsagen RRset from a dnspython TLSA rrset."""
     return rrset(
@@ -50,21 +58,26 @@ def ask(
             f"server {server} did not answer for {name} {rdtype.name}: {exc}"
         ) from None
     if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-        raise ProviderError(
-            f"server {server} answered {dns.rcode.to_text(response.rcode())} "
-            f"for {name} {rdtype.name}"
-        )
+        rcode = dns.rcode.to_text(response.rcode())
+        raise AnswerError(f"server {server} answered {rcode} for {name} {rdtype.name}", rcode)
     return response
 
 
 def tlsa_at(server: Endpoint, owner: Owner, timeout: float = 3.0) -> RRset | None:
     """The TLSA RRset `server` serves for `owner` (None when it has none)."""
+    return tlsa_answer(server, owner, timeout)[0]
+
+
+def tlsa_answer(server: Endpoint, owner: Owner, timeout: float = 3.0) -> tuple[RRset | None, str]:
+    """The TLSA RRset `server` serves for `owner` (None when it has none), and the rcode of the
+    answer (NOERROR or NXDOMAIN; others raise AnswerError)."""
     response = ask(server, owner.name, dns.rdatatype.TLSA, timeout)
+    rcode = dns.rcode.to_text(response.rcode())
     name = dns.name.from_text(owner.name)
     for answer in response.answer:
         if answer.name == name and answer.rdtype == dns.rdatatype.TLSA:
-            return to_rrset(owner, answer)
-    return None
+            return to_rrset(owner, answer), rcode
+    return None, rcode
 
 
 def soa_serial(server: Endpoint, zone: str, timeout: float = 3.0) -> int | None:

@@ -3,6 +3,7 @@ apply, wait, deploy, remember."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -20,7 +21,9 @@ from tlsagen.records import Change, ChangeSet, Owner, RRset, diff, rrset
 from tlsagen.state import StateFile, default_path, locked, next_key_path
 from tlsagen.tlsa import TLSAData, matches_key
 
-Progress = Callable[[int, int], None]  # (owners confirmed on every server, owners to confirm)
+log = logging.getLogger("tlsagen")
+# (owners confirmed on every server, owners to confirm, the servers still waited for)
+Progress = Callable[[int, int, Sequence[str]], None]
 POLL_WORKERS = 16
 
 
@@ -77,6 +80,13 @@ class Plan:
         return {key: ChangeSet(key[1], tuple(changes)) for key, changes in grouped.items()}
 
 
+# A server's state at the end of a wait: it serves every planned RRset; it answered an error
+# that waiting will not cure (REFUSED, NOTAUTH, SERVFAIL: it was no longer waited for); it
+# answered but not yet the planned records; its last query went unanswered.
+SERVING, FAILING, BEHIND, SILENT = "serving", "failing", "behind", "silent"
+NEVER_SERVING = ("REFUSED", "NOTAUTH", "SERVFAIL")
+
+
 @dataclass(frozen=True)
 class ServerReport:
     zone: str
@@ -84,6 +94,8 @@ class ServerReport:
     serial: int | None
     missing: tuple[Owner, ...]  # owners this server did not serve as desired
     seconds: float
+    state: str  # SERVING, FAILING, BEHIND or SILENT
+    rcode: str | None  # of its last answer (None: it did not answer)
 
 
 @dataclass
@@ -114,15 +126,19 @@ def _read_slots(config: Config, service: Service, now: datetime, managed: bool) 
 def _unsafe_reason(
     current: RRset | None, desired: RRset, live: Iterable[material.Material]
 ) -> str | None:
+    """Why replacing `current` by `desired` is unsafe: it would leave a live key that `current`
+    covers without any record. Other parameters for the same key (`params` changed) cover it:
+    resolvers holding either RRset then match the key the server presents."""
     if current is None:
         return None
-    for record in sorted(current.records - desired.records):
-        source = matches_key(record, live)
-        if source is not None:
+    removed = sorted(current.records - desired.records)
+    for key in live:
+        dropped = [record for record in removed if matches_key(record, [key])]
+        if dropped and not any(matches_key(record, [key]) for record in desired.records):
             return (
-                f"{desired.owner}: removing '{record.to_text()}' would leave the key of {source} "
-                "(configured as current) without this record; keep these parameters in 'params' "
-                "until the server presents another key"
+                f"{desired.owner}: removing '{dropped[0].to_text()}' would leave the key of "
+                f"{key.source} (configured as current) without any record; keep parameters in "
+                "'params' that cover it until the server presents another key"
             )
     return None
 
@@ -150,7 +166,7 @@ def _read_dns(providers: Mapping[str, Provider], services: Sequence[Service]) ->
 @dataclass
 class _Served:
     """What every authoritative server serves at each owner, the largest TTL one serves, and
-    the servers that did not answer."""
+    the servers that did not answer, or answered an error (with its rcode)."""
 
     records: dict[Owner, frozenset[TLSAData]] = field(default_factory=dict)
     ttl: dict[Owner, int] = field(default_factory=dict)
@@ -189,15 +205,20 @@ def _ask_servers(
 
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
         for (server, owner), answer in zip(jobs, pool.map(ask, jobs), strict=True):
-            if isinstance(answer, ProviderError):
+            if isinstance(answer, dns.AnswerError):
+                served.silent.add(f"{server} ({answer.rcode})")
+            elif isinstance(answer, ProviderError):
                 served.silent.add(str(server))
             else:
                 served.add(owner, answer)
     return served
 
 
-def _validated(resolver: Endpoint, owners: Sequence[Owner]) -> tuple[frozenset[TLSAData], str]:
-    """The records `resolver` returns as DNSSEC-secure at every owner, and why others are not."""
+def _validated(
+    resolver: Endpoint, owners: Sequence[Owner]
+) -> tuple[frozenset[TLSAData], str, bool]:
+    """The records `resolver` returns as DNSSEC-secure at every owner, why others are not, and
+    whether it answered an owner as other than secure."""
     from tlsagen import lookup  # dnspython's DNSSEC modules: only for a deploy to gate
 
     asker = lookup.Resolver(resolver, timeout=5.0)
@@ -214,7 +235,7 @@ def _validated(resolver: Endpoint, owners: Sequence[Owner]) -> tuple[frozenset[T
             found = dns.to_rrset(owner, answer.rrset).records
         secure = found if secure is None else secure & found
     why = "; ".join(problems) or f"{resolver} does not serve them yet; it may hold an older RRset"
-    return secure or frozenset(), why
+    return secure or frozenset(), why, bool(problems)
 
 
 def _margin_warning(config: Config, service: Service) -> list[str]:
@@ -237,9 +258,9 @@ def _view(
     def key(item: material.Material) -> rollover.Key:
         return slots.key(item, service.params)
 
-    validated, unvalidated = None, ""
+    validated, unvalidated, insecure = None, "", False
     if resolver is not None and found.staged is not None:
-        validated, unvalidated = _validated(resolver, service.owners)
+        validated, unvalidated, insecure = _validated(resolver, service.owners)
     return rollover.View(
         ttl=service.ttl,
         current=tuple(key(m) for m in found.current),
@@ -254,6 +275,7 @@ def _view(
         managed=service.deploy is not None,
         validated=validated,
         unvalidated=unvalidated,
+        insecure=insecure,
     )
 
 
@@ -327,17 +349,20 @@ def apply(plan: Plan, providers: Mapping[str, Provider]) -> list[tuple[str, str]
 SERVED, WAITING, REPLACED = "served", "waiting", "replaced"
 
 
-def _poll(server: Endpoint, item: OwnerPlan) -> tuple[str, RRset | None]:
+def _poll(server: Endpoint, item: OwnerPlan) -> tuple[str, RRset | None, str | None]:
     """What `server` serves for the item's owner, and SERVED when that is the planned RRset;
     REPLACED when it is neither that nor what the run read before applying (another writer, or
-    a secondary lagging further behind); WAITING otherwise, and when it does not answer."""
+    a secondary lagging further behind); FAILING when it answers an rcode of NEVER_SERVING;
+    WAITING otherwise, and when it does not answer. Last, the answer's rcode."""
     try:
-        held = dns.tlsa_at(server, item.owner)
+        held, rcode = dns.tlsa_answer(server, item.owner)
+    except dns.AnswerError as exc:
+        return (FAILING if exc.rcode in NEVER_SERVING else WAITING), None, exc.rcode
     except ProviderError:
-        return WAITING, None
+        return WAITING, None, None
     if held == item.desired:
-        return SERVED, held
-    return (WAITING if held == item.current else REPLACED), held
+        return SERVED, held, rcode
+    return (WAITING if held == item.current else REPLACED), held, rcode
 
 
 def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provider]) -> set[Owner]:
@@ -376,8 +401,9 @@ def wait_for_servers(
 ) -> list[ServerReport]:
     """Poll every authoritative server until it serves every planned RRset, or time out.
 
-    ConflictError as soon as another writer is found to have replaced a planned RRset: waiting
-    longer could not help.
+    A server that answers REFUSED, NOTAUTH or SERVFAIL is named at once (a warning) and no
+    longer waited for: it will not start serving by waiting. ConflictError as soon as another
+    writer is found to have replaced a planned RRset: waiting longer could not help.
     """
     zones: dict[tuple[str, str], list[OwnerPlan]] = defaultdict(list)
     for item in plan.owners:
@@ -391,14 +417,28 @@ def wait_for_servers(
     finished: dict[tuple[str, Endpoint], float] = {}
     delay = 0.2
     cleared: set[tuple[Owner, RRset | None]] = set()  # odd answers the source showed harmless
+    rcodes: dict[tuple[str, Endpoint], str | None] = {}  # each server's last rcode
+    failing: set[tuple[str, Endpoint]] = set()
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
         while True:
-            jobs = [(key, item) for key, wanted in pending.items() for item in wanted]
+            polling = [key for key in pending if key not in failing]
+            jobs = [(key, item) for key in polling for item in pending[key]]
             polled = list(pool.map(lambda job: _poll(job[0][1], job[1]), jobs))
             suspects: dict[tuple[Owner, RRset | None], OwnerPlan] = {}
-            for (key, item), (answer, held) in zip(jobs, polled, strict=True):
+            for (key, item), (answer, held, rcode) in zip(jobs, polled, strict=True):
+                rcodes[key] = rcode
                 if answer == SERVED:
                     pending[key].remove(item)
+                elif answer == FAILING and key not in failing:
+                    failing.add(key)
+                    log.warning(
+                        "server %s answered %s for %s in zone %s: it will not serve the records "
+                        "by waiting; no longer waiting for it",
+                        key[1],
+                        rcode,
+                        item.owner,
+                        key[0],
+                    )
                 elif answer == REPLACED and (item.owner, held) not in cleared:
                     suspects[(item.owner, held)] = item
             confirmed = _raise_if_replaced(suspects.values(), providers)
@@ -406,10 +446,11 @@ def wait_for_servers(
             for key, wanted in pending.items():
                 if not wanted and key not in finished:
                     finished[key] = clock() - started
-            remaining = sum(len(w) for w in pending.values())
+            waited = [key for key, wanted in pending.items() if wanted and key not in failing]
             if progress:
-                progress(total - remaining, total)
-            if not remaining or clock() - started >= timeout:
+                unserved = sum(len(w) for w in pending.values())
+                progress(total - unserved, total, [str(server) for _, server in waited])
+            if not waited or clock() - started >= timeout:
                 break
             sleep(delay)
             delay = min(delay * 1.5, 2.0)
@@ -420,7 +461,12 @@ def wait_for_servers(
         except ProviderError:
             serial = None
         seconds = finished.get((zone, server), clock() - started)
-        reports.append(ServerReport(zone, server, serial, tuple(w.owner for w in wanted), seconds))
+        rcode = rcodes.get((zone, server))
+        state = SERVING if not wanted else FAILING if (zone, server) in failing else BEHIND
+        if state == BEHIND and rcode is None:
+            state = SILENT
+        missing = tuple(w.owner for w in wanted)
+        reports.append(ServerReport(zone, server, serial, missing, seconds, state, rcode))
     return reports
 
 
@@ -444,14 +490,21 @@ class RolloverResult:
     def lagging(self) -> list[ServerReport]:
         return [report for report in self.servers if report.missing]
 
-    def refused(self) -> list[tuple[str, rollover.Step]]:
-        """(service, step) for each step whose gate is still closed."""
+    def _closed(self, refused: bool) -> list[tuple[str, rollover.Step]]:
         return [
             (item.service.name, step)
             for item in self.plan.services
             for step in item.rollover.steps
-            if not step.gate.passed
+            if not step.gate.passed and step.gate.refused == refused
         ]
+
+    def refused(self) -> list[tuple[str, rollover.Step]]:
+        """(service, step) for each step whose gate refuses it: evidence says it is unsafe."""
+        return self._closed(refused=True)
+
+    def waiting(self) -> list[tuple[str, rollover.Step]]:
+        """(service, step) for each step whose gate waits: for its clock, or to be started."""
+        return self._closed(refused=False)
 
 
 @contextmanager
@@ -495,7 +548,7 @@ def advance(
     Each pass plans from a fresh observation and stores it, so a crash at any point leaves a
     state the next run continues from. A DNS change is followed by waiting for every server
     and observing again; a deploy by observing again. Closed gates are left for the caller to
-    report (`refused`).
+    report (`waiting`, `refused`).
     """
     services = [s for s in config.services if only is None or s.name in only]
     recovered = []
@@ -535,9 +588,10 @@ def late_keys(
 ) -> list[str]:
     """Why a just-renewed key of a service without `deploy` went live too early, per service.
 
-    `before` is the memory from before this run. A key the server was already seen presenting is
-    not new (a renewal that kept its key); a key whose records DNS held but tlsagen has no memory
-    of is given the benefit of the doubt.
+    `before` is the memory from before this run. A service whose owners held no TLSA records
+    (a first issuance) has none that its new key could contradict. A key the server was already
+    seen presenting is not new (a renewal that kept its key); a key whose records DNS held but
+    tlsagen has no memory of is given the benefit of the doubt.
     """
     late = []
     held_by_service: dict[str, set[TLSAData]] = defaultdict(set)
@@ -548,6 +602,8 @@ def late_keys(
         if entry.service.deploy is not None:
             continue
         name = entry.service.name
+        if not held_by_service[name]:
+            continue  # a first issuance: no record a resolver could hold contradicts the key
         memory = before.get(name, rollover.Memory())
         was_live = set(memory.live.keys.split(",")) if memory.live else set()
         for slot in entry.rollover.slots:

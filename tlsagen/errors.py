@@ -23,7 +23,7 @@ class InputError(TlsagenError):
 
 
 class ProviderError(TlsagenError):
-    """DNS or the provider API failed; nothing was applied."""
+    """DNS or the provider API failed; nothing was applied, unless the message says so."""
 
     exit_code = 4
 
@@ -47,7 +47,7 @@ class MismatchError(TlsagenError):
 
 
 class ChangesPending(TlsagenError):
-    """`plan --exit-code`: the plan is not empty."""
+    """`plan --exit-code`: the plan is not empty; `rollover advance --exit-code`: steps wait."""
 
     exit_code = 8
     label = "changes pending"
@@ -71,11 +71,11 @@ EXIT_CODES: dict[int, str] = {
     1: "internal error (traceback only with --debug)",
     2: "usage error: bad option or name",
     3: "bad input: certificate, key, configuration or state file",
-    4: "provider or DNS failure, nothing applied",
+    4: "provider or DNS failure; the message says whether the change was applied",
     5: "conflict: another writer changed DNS since it was read; re-run is safe, it plans anew",
     6: "unsafe: a safety gate refused the step",
     7: "mismatch: a live key is not covered by any record",
-    8: "changes pending (plan --exit-code)",
+    8: "changes pending (plan --exit-code); steps waiting (rollover advance --exit-code)",
     9: "warning: a renewed key went live before its records were published (now published)",
     10: "deploy failed: the reload command failed, the previous certificate files are back",
 }

@@ -108,6 +108,17 @@ def certbot_conf_path(lineage: Path) -> Path:
     return lineage.parent.parent / "renewal" / f"{lineage.name}.conf"
 
 
+def certbot_lineage(service: Service) -> Path | None:
+    """The certbot lineage (CONFIG_DIR/live/NAME, with its renewal/NAME.conf) the service's
+    current key is read from, if it is one."""
+    for source in service.current:
+        path = Path(source)
+        lineage = path if path.is_dir() else path.parent
+        if lineage.parent.name == "live" and certbot_conf_path(lineage).is_file():
+            return lineage
+    return None
+
+
 def renewal_params(text: str) -> dict[str, str]:
     """The [renewalparams] of a certbot renewal configuration (configobj syntax, flat keys)."""
     params: dict[str, str] = {}

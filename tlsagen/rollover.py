@@ -76,19 +76,25 @@ class View:
     held: frozenset[TLSAData] = frozenset()  # records DNS holds, at any owner
     held_ttl: int | None = None  # the largest TTL DNS holds or any server serves
     served: frozenset[TLSAData] = frozenset()  # records every server serves at every owner
-    silent: tuple[str, ...] = ()  # authoritative servers that did not answer
+    silent: tuple[str, ...] = ()  # authoritative servers that did not answer (or with an error)
     managed: bool = False  # tlsagen deploys this service's certificates
     # records the configured resolver validates as DNSSEC-secure at every owner, and why others
     # are not (None: no resolver configured, or nothing staged to deploy)
     validated: frozenset[TLSAData] | None = None
     unvalidated: str = ""
+    insecure: bool = False  # the resolver did not answer an owner as secure (not merely stale)
 
 
 @dataclass(frozen=True)
 class Gate:
+    """Whether a step may be taken now. A closed gate either waits (for its clock, or for an
+    observation to start it) or is refused: evidence says the step is unsafe now, and waiting
+    alone will not open it."""
+
     passed: bool
     opens: datetime | None  # None: it cannot open until an observation starts its clock
-    reason: str  # what it waits for, or why it is open
+    reason: str  # what it waits for, or why it is open or refused
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,11 +183,21 @@ def deploy_gate(
     silent: tuple[str, ...] = (),
     validated: frozenset[TLSAData] | None = None,
     unvalidated: str = "",
+    insecure: bool = False,
 ) -> Gate:
     """Open once every record of `key` has been served everywhere for 2 x TTL + margin and,
-    when a resolver is configured (`validated` is not None), validates as DNSSEC-secure."""
+    when a resolver is configured (`validated` is not None), validates as DNSSEC-secure.
+
+    Refused while a server does not answer, or the resolver answers an owner as other than
+    secure (`insecure`); a resolver that is merely still caching an older RRset is waited for.
+    """
     if silent:
-        return Gate(False, None, f"no answer from {', '.join(silent)}; every server must confirm")
+        return Gate(
+            False,
+            None,
+            f"no usable answer from {', '.join(silent)}; every server must confirm",
+            True,
+        )
     opens: list[datetime] = []
     for record in sorted(key.records):
         seen = memory.published.get(record)
@@ -194,15 +210,16 @@ def deploy_gate(
             )
         wait = 2 * seen.ttl + margin_for(seen.ttl, margin)
         opens.append(seen.since + timedelta(seconds=wait))
+    latest = max(opens)
     if validated is not None and not key.records <= validated:
         record = min(key.records - validated)
         return Gate(
             False,
-            None,
+            None if insecure or latest <= now else latest,  # a cache expires within 2 x TTL
             f"the resolver does not validate {record.to_text()[:22]}… as DNSSEC-secure at every "
             f"owner ({unvalidated}); senders would not trust it",
+            insecure,
         )
-    latest = max(opens)
     first = min(memory.published[r].since for r in key.records)
     reason = (
         f"served everywhere since {first:%Y-%m-%d %H:%M:%S} UTC; deploy waits 2 x TTL "
@@ -221,6 +238,7 @@ def retire_gate(memory: Memory, ttl: int, now: datetime) -> Gate:
             None,
             "the server is not seen presenting the same key on every address "
             "(a probe failed, the addresses differ, or a reload is pending)",
+            True,
         )
     opens = memory.live.since + timedelta(seconds=ttl)
     keys = ", ".join(f"{key[:16]}…" for key in memory.live.keys.split(","))
@@ -270,7 +288,14 @@ def plan(
             records.update(dict.fromkeys(leftover, RETIRING))
     if view.staged is not None:
         gate = deploy_gate(
-            view.staged, memory, now, margin, view.silent, view.validated, view.unvalidated
+            view.staged,
+            memory,
+            now,
+            margin,
+            view.silent,
+            view.validated,
+            view.unvalidated,
+            view.insecure,
         )
         gate = _emergency(gate) if emergency else gate
         steps.append(Step(DEPLOY, view.staged.records, gate, view.staged))

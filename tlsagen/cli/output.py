@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tlsagen.engine import OwnerPlan, Plan, PublishResult, RolloverResult, ServerReport
 from tlsagen.rollover import Gate
@@ -202,9 +202,11 @@ def server_lines(reports: list[ServerReport]) -> list[str]:
     for report in reports:
         serial = f"serial {report.serial}" if report.serial is not None else "serial unknown"
         if report.missing:
+            answered = f"answered {report.rcode}" if report.rcode else "did not answer"
             lines.append(
                 f"{report.zone} {report.server}: NOT serving {len(report.missing)} owner(s) "
-                f"after {report.seconds:.1f} s ({serial}), first {report.missing[0]}"
+                f"after {report.seconds:.1f} s ({report.state}: {answered}, {serial}), "
+                f"first {report.missing[0]}"
             )
         else:
             lines.append(
@@ -224,25 +226,38 @@ def publish_json(result: PublishResult) -> dict[str, Any]:
             "serial": r.serial,
             "missing": [o.name for o in r.missing],
             "seconds": round(r.seconds, 3),
+            "state": r.state,
+            "rcode": r.rcode,
         }
         for r in result.servers
     ]
     return data
 
 
+class Update(Protocol):
+    def __call__(self, done: int, total: int, waiting: Sequence[str] = ()) -> None: ...
+
+
+def _silent(done: int, total: int, waiting: Sequence[str] = ()) -> None:
+    pass
+
+
 @contextmanager
-def progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback: a rich bar on a terminal, nothing when stderr is piped."""
+def progress(label: str) -> Iterator[Update]:
+    """A progress callback: a rich bar on a terminal, naming what is still waited for (the
+    servers, when waiting for them); nothing when stderr is piped."""
     if not sys.stderr.isatty():
-        yield lambda done, total: None
+        yield _silent
         return
+    from rich.markup import escape
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
         task = bar.add_task(label, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(done: int, total: int, waiting: Sequence[str] = ()) -> None:
+            shown = f"{label}: {', '.join(waiting)}" if waiting else label
+            bar.update(task, completed=done, total=total, description=escape(shown))
 
         yield update
 
@@ -493,13 +508,21 @@ def duration(seconds: float) -> str:
     return " ".join(parts[:2])
 
 
-def moment(when: datetime | None, now: datetime) -> str:
-    """`2026-11-28 14:00:00 UTC (in 1h 58m)`, or what it depends on when unknown."""
-    if when is None:
-        return "once every authoritative server is seen serving the records"
+def moment(when: datetime, now: datetime) -> str:
+    """`2026-11-28 14:00:00 UTC (in 1h 58m)`."""
     delta = (when - now).total_seconds()
     relative = f"in {duration(delta)}" if delta > 0 else f"{duration(delta)} ago"
     return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({relative})"
+
+
+def gate_state(gate: Gate, now: datetime) -> str:
+    """`due`, `refused`, `waits until 2026-11-28 14:00:00 UTC (in 1h 58m)`, or `waits` when no
+    clock has started yet (the reason says for what)."""
+    if gate.passed:
+        return "due"
+    if gate.refused:
+        return "refused"
+    return f"waits until {moment(gate.opens, now)}" if gate.opens else "waits"
 
 
 def _short(records: Iterable[TLSAData]) -> str:
@@ -526,8 +549,7 @@ def rollover_text(plan: Plan, now: datetime) -> str:
             what = f"{len(held.records)} record(s), TTL {held.ttl}" if held else "no TLSA RRset"
             lines.append(f"  DNS      {owner.owner}: {what}")
         for step in item.rollover.steps:
-            state = "due" if step.gate.passed else f"waits until {moment(step.gate.opens, now)}"
-            lines.append(f"  {step.kind}: {state}: {step.gate.reason}")
+            lines.append(f"  {step.kind}: {gate_state(step.gate, now)}: {step.gate.reason}")
         if not item.rollover.steps:
             lines.append("  nothing to do")
     return "\n".join(lines) + "\n"
@@ -536,6 +558,7 @@ def rollover_text(plan: Plan, now: datetime) -> str:
 def _gate_json(gate: Gate, now: datetime) -> dict[str, Any]:
     return {
         "passed": gate.passed,
+        "refused": gate.refused,
         "opens": gate.opens.isoformat() if gate.opens else None,
         "opens_in_seconds": (
             max(0, round((gate.opens - now).total_seconds())) if gate.opens else None
@@ -603,8 +626,6 @@ def rollover_result_lines(result: RolloverResult, now: datetime) -> list[str]:
         lines.append(plan_text(Plan(result.first.pending, ())).rstrip("\n"))
     lines += server_lines(result.servers)
     lines += [f"{name}: deployed and reloaded" for name in result.deployed]
-    for name, step in result.refused():
-        lines.append(
-            f"{name}: {step.kind} waits until {moment(step.gate.opens, now)}: {step.gate.reason}"
-        )
+    for name, step in result.waiting() + result.refused():
+        lines.append(f"{name}: {step.kind} {gate_state(step.gate, now)}: {step.gate.reason}")
     return lines

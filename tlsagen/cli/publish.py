@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tlsagen.cli.common import ConfigOption, JsonOption
-from tlsagen.errors import LateKeyError, ProviderError
+from tlsagen.errors import LateKeyError
 
 if TYPE_CHECKING:
     from tlsagen.hooks import Renewal
@@ -54,6 +54,7 @@ def publish(
     from tlsagen import engine, hooks, state
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
+    from tlsagen.cli.rollover import raise_if_lagging
 
     renewal = hooks.from_environment(os.environ)
     if renewal is not None and not dry_run:
@@ -90,11 +91,7 @@ def publish(
             print(output.plan_text(engine.Plan(plan.pending, ())), end="")
         for line in output.server_lines(result.servers):
             print(line)
-    if lagging:
-        raise ProviderError(
-            f"published, but {len(lagging)} server(s) do not serve every record after "
-            f"{timeout:.0f} s; run 'tlsagen publish' again to wait again"
-        )
+    raise_if_lagging(result.servers, result.applied, timeout)
 
 
 def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
@@ -103,18 +100,17 @@ def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
     from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
-    from tlsagen.cli.rollover import raise_if_lagging
+    from tlsagen.cli.rollover import raise_if_lagging, raise_if_refused
 
     loaded, providers = open_config(config)
     with output.progress("waiting for every authoritative server") as update:
         found = engine.after_renewal(loaded, providers, renewal, _now, timeout, update)
     for warning in found.warnings:
         log.warning(warning)
-    if found.result is None:
-        log.warning(
-            "%s renewed %s, which no service uses (as its cert or key); nothing done",
-            renewal.client,
-            renewal.name,
+    if found.result is None:  # expected of a hook run for every lineage: standard output
+        print(
+            f"{renewal.client} renewed {renewal.name}, which no service uses (as its cert or "
+            "key); nothing done"
         )
         return
     now = _now()
@@ -122,14 +118,15 @@ def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
         print(line)
     for item in found.result.plan.services:
         step = item.rollover.step("deploy")
-        if step is not None and not step.gate.passed:
-            log.warning(
-                "%s: the renewed certificate is staged: its records are published, and "
-                "'tlsagen rollover advance' installs it %s",
-                item.service.name,
-                output.moment(step.gate.opens, now),
+        if step is not None and not step.gate.passed and not step.gate.refused:
+            gate = step.gate
+            when = f"at {output.moment(gate.opens, now)}" if gate.opens else "when its gate opens"
+            print(  # expected: on standard output, which certbot does not take for an error
+                f"{item.service.name}: the renewed certificate is staged: its records are "
+                f"published, and 'tlsagen rollover advance' installs it {when}"
             )
-    raise_if_lagging(found.result)
+    raise_if_lagging(found.result.servers, found.result.applied, timeout)
+    raise_if_refused(found.result)
     if found.late:
         raise LateKeyError(
             "; ".join(found.late) + ". Its records are published now, but DANE senders that "

@@ -4,16 +4,17 @@ steps whose gates have passed. `advance` is idempotent and meant for a timer."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tlsagen.cli.common import ConfigOption, JsonOption
-from tlsagen.errors import ProviderError, UnsafeError, UsageError
+from tlsagen.errors import ChangesPending, ProviderError, UnsafeError, UsageError
 
 if TYPE_CHECKING:
-    from tlsagen.engine import RolloverResult
+    from tlsagen.engine import RolloverResult, ServerReport
 
 log = logging.getLogger("tlsagen")
 
@@ -73,12 +74,24 @@ def start(
     config: ConfigOption = None,
     timeout: TimeoutOption = 300.0,
 ) -> None:
-    """Adopt or generate the service's next key and publish its records beside the current key."""
-    from tlsagen import engine, state
+    """Adopt or generate the service's next key and publish its records beside the current key.
+
+    Not for a certbot lineage: certbot never uses a standing next key (exit 2).
+    """
+    from tlsagen import engine, hooks, state
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
 
     loaded, providers = open_config(config)
+    lineage = hooks.certbot_lineage(engine.service_named(loaded, service))
+    if lineage is not None:
+        raise UsageError(
+            f"service {service} reads certbot's lineage {lineage}, and certbot never uses a "
+            "standing next key (it makes a new key at renewal, or keeps the current one with "
+            "reuse_key): its record would never match. Let tlsagen stage certbot's renewals "
+            "instead: add deploy = { cert, key, reload } to the service and run 'tlsagen "
+            "publish' as certbot's deploy hook (docs/rollover.md); nothing done"
+        )
     with state.locked(engine.state_path(loaded)) as held:
         found = engine.ensure_next_key(loaded, held, service, key_type, _now())
         verb = "generated" if found.generated else "adopted"
@@ -89,7 +102,7 @@ def start(
             )
     for line in output.rollover_result_lines(result, _now()):
         print(line)
-    raise_if_lagging(result)
+    raise_if_lagging(result.servers, result.applied, timeout)
 
 
 @app.command()
@@ -108,10 +121,18 @@ def advance(
             "--yes-i-understand", help="Confirm --emergency, knowing what DANE senders will see."
         ),
     ] = False,
+    exit_code: Annotated[
+        bool,
+        typer.Option("--exit-code", help="Exit 8 while steps wait for their time to come."),
+    ] = False,
     config: ConfigOption = None,
     timeout: TimeoutOption = 300.0,
 ) -> None:
-    """Publish, deploy (and reload) and retire whatever is due; refuse the rest (exit 6)."""
+    """Publish, deploy (and reload) and retire whatever is due; say when the rest will be.
+
+    Exits 0 when every due step was done and the others wait for their time (8 with
+    --exit-code), 6 when evidence refuses a step.
+    """
     from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
@@ -135,17 +156,60 @@ def advance(
         log.warning(warning)
     for line in output.rollover_result_lines(result, _now()):
         print(line)
-    raise_if_lagging(result)
+    raise_if_lagging(result.servers, result.applied, timeout)
+    raise_if_refused(result)
+    waiting = result.waiting()
+    if exit_code and waiting:
+        name, step = waiting[0]
+        raise ChangesPending(
+            f"{len(waiting)} step(s) wait for their time; first: {name} {step.kind} "
+            f"{output.gate_state(step.gate, _now())}"
+        )
+
+
+NEVER_SERVING_WHY = {
+    "REFUSED": "it does not serve the zone (not configured for it, or not for this client)",
+    "NOTAUTH": "it is not authoritative for the zone",
+    "SERVFAIL": "it cannot serve the zone (not loaded, expired, or failing to sign)",
+}
+
+
+def raise_if_lagging(
+    servers: Sequence[ServerReport], applied: Sequence[tuple[str, str]], timeout: float
+) -> None:
+    """ProviderError (exit 4) when a server does not serve every planned record, saying what
+    was applied: a server that answered an error is named with it, waiting will not cure it."""
+    from tlsagen.engine import FAILING
+
+    lagging = [report for report in servers if report.missing]
+    if not lagging:
+        return
+    done = (
+        f"the change was applied to zone {', '.join(zone for _, zone in applied)}"
+        if applied
+        else "DNS held the planned records already"
+    )
+    failing = [report for report in lagging if report.state == FAILING]
+    if failing:
+        named = "; ".join(
+            f"{r.server} answered {r.rcode} for zone {r.zone}: {NEVER_SERVING_WHY[str(r.rcode)]}"
+            for r in failing
+        )
+        raise ProviderError(
+            f"{done}, but {named}; waiting will not help: fix that server (or take it out of "
+            "'nameservers'), then run the command again"
+        )
+    named = ", ".join(f"{r.server} ({r.state})" for r in lagging)
+    raise ProviderError(
+        f"{done}, but {len(lagging)} server(s) do not serve every record after {timeout:.0f} s: "
+        f"{named}; run the command again to wait again"
+    )
+
+
+def raise_if_refused(result: RolloverResult) -> None:
     refused = result.refused()
     if refused:
         name, step = refused[0]
         raise UnsafeError(
-            f"{len(refused)} step(s) not yet due; first: {name} {step.kind}: {step.gate.reason}"
-        )
-
-
-def raise_if_lagging(result: RolloverResult) -> None:
-    if result.lagging:
-        raise ProviderError(
-            f"{len(result.lagging)} server(s) do not serve every record yet; run again to wait"
+            f"{len(refused)} step(s) refused; first: {name} {step.kind}: {step.gate.reason}"
         )
