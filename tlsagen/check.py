@@ -483,7 +483,7 @@ def _live_problems(host: HostReport, found: _Found) -> None:
             found.add(FAILURE, f"{check.address} port {host.owner.port}: {check.error}{stop}")
         for live in check.live:
             result = live.result
-            if host.usable and result is not None and result.matched is None:
+            if host.dane and host.usable and result is not None and result.matched is None:
                 text = f"{check.address} {live.key_type}: the live key matches no record"
                 found.add(MISMATCH, f"{text} at {host.owner}")
 
