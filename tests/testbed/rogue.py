@@ -6,21 +6,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
+from .faulty import _read_message
 from .model import Server
 
 # The datagrams to send back for one UDP query, and the message for one TCP query (None: none).
 UdpAnswer = Callable[[bytes], list[bytes]]
 TcpAnswer = Callable[[bytes], bytes | None]
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
 
 
 @contextmanager
@@ -53,8 +44,7 @@ def rogue_dns(udp: UdpAnswer, tcp: TcpAnswer | None = None) -> Iterator[Server]:
                 continue
             with conn, suppress(OSError):
                 conn.settimeout(5)
-                prefix = _read_exactly(conn, 2)
-                wire = prefix and _read_exactly(conn, int.from_bytes(prefix, "big"))
+                wire = _read_message(conn)
                 answer = tcp(wire) if tcp and wire else None
                 if answer is not None:
                     conn.sendall(len(answer).to_bytes(2, "big") + answer)
