@@ -53,7 +53,7 @@ class Pki:
     """Two CAs with the same names (Test Root, Test CA), leaves for mx1 and mail; the B side
     is the stranger: its keys are the wrong keys, its CA a decoy with the right name."""
 
-    certs: dict[str, bytes]  # rootA intA leafA next expired rootB intB leafB
+    certs: dict[str, bytes]  # rootA intA leafA next expired rootA-expired intA-expired, and B
     keys: dict[str, CertificateIssuerPrivateKeyTypes]  # the leaves' keys
 
 
@@ -74,6 +74,11 @@ def make_pki() -> Pki:
             names = ("mx1.example.test", "mx2.example.test")
             leaf = issue(names[0], keys[name], ca, int_key, False, names, valid)
             certs[name] = leaf.public_bytes(Encoding.DER)
+        if side == "A":  # the same CAs (names, keys), expired
+            old_root = issue("Test Root", root_key, None, root_key, ca=True, valid=PAST)
+            old_ca = issue("Test CA", int_key, root, root_key, ca=True, valid=PAST)
+            certs["rootA-expired"] = old_root.public_bytes(Encoding.DER)
+            certs["intA-expired"] = old_ca.public_bytes(Encoding.DER)
     return Pki(certs, keys)
 
 
@@ -264,6 +269,24 @@ CASES = [
         label="leaf alone",
     ),
     Case(
+        "DANE-TA record of the leaf itself (DANE-TA matches only above the leaf)",
+        SENT,
+        (tlsa("2 1 1", "leafA"),),
+        MISMATCH,
+    ),
+    Case(
+        "DANE-TA anchor: an expired CA that is not self-signed (its dates are not checked)",
+        ("leafA", "intA-expired"),
+        (tlsa("2 0 1", "intA-expired"),),
+        MATCH,
+    ),
+    Case(
+        "DANE-TA anchor: an expired self-signed root (its dates are checked)",
+        ("leafA", "intA", "rootA-expired"),
+        (tlsa("2 0 1", "rootA-expired"),),
+        MISMATCH,
+    ),
+    Case(
         "DANE-TA, a CA with the anchor's name sent before it (no path to the anchor)",
         ("leafA", "intB", "intA"),
         (tlsa("2 1 1", "intA"),),
@@ -323,7 +346,10 @@ CASES = [
 
 
 def case_id(case: Case) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", f"{case.situation[:40]} {case.label}".lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", f"{case.situation} {case.label}".lower()).strip("-")
+
+
+assert len({case_id(case) for case in CASES}) == len(CASES), "every case needs its own id"
 
 
 @dataclass(frozen=True)
