@@ -314,3 +314,29 @@ def test_full_data_that_is_no_certificate_or_key_is_unusable(pki: Pki, params: s
     rec = TLSAData(usage, selector, 0, b"\x30\x03\x02\x01\x00")
     result = match(pki.served, [rec], NAME, True, NOW).results[0]
     assert result.status == UNUSABLE and "Full(0) data that is not a DER" in result.reason
+
+
+def test_dane_ta_an_issuer_whose_key_usage_forbids_signing_certificates() -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    root_key, int_key, leaf_key = (new_key("ecdsa") for _ in range(3))
+    root = issue("Root", root_key, None, root_key, ca=True)
+    usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
+    builder = x509.CertificateBuilder().subject_name(
+        x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "CA")])
+    )
+    intermediate = (
+        builder.issuer_name(root.subject)
+        .public_key(int_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf = issue(NAME, leaf_key, intermediate, int_key, False, (NAME,))
+    rec = record("2 1 1", der(intermediate))
+    result = match([der(leaf), der(intermediate)], [rec], NAME, True, NOW)
+    assert result.matched is None
+    assert "depth 1 may not sign certificates (key usage)" in result.results[0].reason

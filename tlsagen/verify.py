@@ -8,11 +8,11 @@ certificate or key, PKIX usages), apply digest agility (RFC 7671 §9), then
 - DANE-TA(2): build the path up from the leaf the way OpenSSL does, from whatever the server sent
   (extra certificates, any order; RFC 8446 §4.4.2) and the certificates of Full(0) records: at
   each step the issuer is a sent certificate whose subject is the issuer name (and whose key
-  identifier, key type and key usage fit), preferring one valid now; the first certificate on
-  the path that matches a record is the trust anchor. With none, a `2 1 0` key that signed the
-  top of the path is. Below the anchor: signatures, dates, CA flags and the leaf's name (RFC
-  7671 §5.2, RFC 6125 wildcards); the anchor's own dates count only when it is self-signed, as
-  in OpenSSL.
+  identifier and key type fit), preferring one valid now; the first certificate on the path that
+  matches a record is the trust anchor. With none, a `2 1 0` key that signed the top of the path
+  is. Below the anchor: signatures, dates, CA flags, key usage and the leaf's name (RFC 7671
+  §5.2, RFC 6125 wildcards); the anchor's own dates count only when it is self-signed, as in
+  OpenSSL.
 """
 
 from __future__ import annotations
@@ -266,12 +266,9 @@ def _find_issuer(path: list[_Cert], candidates: list[_Cert], now: datetime) -> _
 
 
 def _likely_issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """OpenSSL's X509_check_issued without the signature: the names chain, the key identifiers
-    agree, the issuer's key fits the signature algorithm and may sign certificates."""
+    """OpenSSL's ossl_x509_likely_issued (no signature, no key usage yet): the names chain, the
+    key identifiers agree, the issuer's key fits the signature algorithm."""
     if cert.issuer != issuer.subject or not _key_ids_agree(cert, issuer):
-        return False
-    usage = _extension(issuer, x509.KeyUsage)
-    if usage is not None and not usage.key_cert_sign:
         return False
     return _key_fits(issuer.public_key(), cert)
 
@@ -325,6 +322,10 @@ def _check_path(path: list[_Cert], depth: int, name: str, now: datetime) -> None
             raise ValueError(
                 f"the certificate at depth {below} is not signed by the one at depth {below + 1}"
             )
+        if below + 1 < len(path) and not _may_sign_certificates(path[below + 1].cert):
+            raise ValueError(
+                f"the certificate at depth {below + 1} may not sign certificates (key usage)"
+            )
         if below > 0 and not _is_ca(cert):
             raise ValueError(f"the certificate at depth {below} is not a CA certificate")
         _check_dates(cert, f"the certificate at depth {below}", now)
@@ -376,6 +377,11 @@ def _signed_with(cert: x509.Certificate, key: PublicKeyTypes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def _may_sign_certificates(cert: x509.Certificate) -> bool:
+    usage = _extension(cert, x509.KeyUsage)
+    return usage is None or bool(usage.key_cert_sign)
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
