@@ -45,6 +45,12 @@ from tlsagen.material import spki_of_certificate
 DOCS = Path(__file__).parent.parent / "docs" / "check.md"
 TABLE_HEADING = "## What senders do, and what check says"
 EXIT = {MATCH: 0, MISMATCH: 7, NO_USABLE: 0}
+# posttls-finger's warning for each record it cannot use (tls_dane.c: parse_tlsa_rr, tlsa_carp)
+UNUSABLE_SAID = (
+    "unsupported TLSA certificate usage",
+    "reserved private-use matching type",
+    "unusable TLSA RR",
+)
 PAST = (datetime.now(UTC) - timedelta(days=400), datetime.now(UTC) - timedelta(days=10))
 
 
@@ -420,9 +426,17 @@ def tlsagen_verdict(run: Run) -> str:
     (host,) = data["targets"][0]["hosts"]
     lives = [live for probe in host["probes"] for live in probe["live"]]
     assert lives, run.err
+    said = " ".join(problem["text"] for problem in host["problems"])
     if not host["usable"]:
+        assert "DANE senders still require TLS but do not authenticate the server" in said
         return NO_USABLE
     return MATCH if all(live["matched"] for live in lives) else MISMATCH
+
+
+def unusable_said(run: Run) -> int:
+    """How many records the report calls unusable, each with its reason."""
+    (host,) = json.loads(run.out)["targets"][0]["hosts"]
+    return sum(" is unusable: " in problem["text"] for problem in host["problems"])
 
 
 pytestmark = pytest.mark.servers
@@ -440,6 +454,8 @@ def test_tlsagen_gives_postfix_verdict(cli: Cli, oracle: Oracle, case: Case) -> 
         args += ["--nameserver", ns.address()]
     run = cli("check", *args, "--json")
     assert tlsagen_verdict(run) == postfix, run.out
+    unusable = sum(said.count(w) for w in UNUSABLE_SAID)
+    assert unusable_said(run) == unusable, run.out  # each one Postfix skips, with its reason
     assert run.code == EXIT[postfix], run.err
     others = {
         "openssl": openssl_dane(case.host, server.starttls_port, records),
