@@ -2,14 +2,15 @@
 
 - `start_chain_postfix`: one Postfix instance, two smtpd services per chain file (STARTTLS and
   implicit TLS), each sending its file's certificates in the file's order (extra ones included).
-- `dns_on_port_53`: a relay on 127.53.0.1 port 53 to the lab's validating Unbound (which listens
-  on a free port): what resolv.conf and `ldns-dane -r` can name.
+- `dns_on_port_53`: a relay on port 53 of a free 127.53.x.y address to the lab's validating
+  Unbound (which listens on a free port): what resolv.conf and `ldns-dane -r` can name.
 - `posttls_finger`, `openssl_dane`, `ldns_dane`: each client's verdict, read from its output
   (posttls-finger exits 0 whatever it finds). posttls-finger uses the system resolver: it runs
   in a private mount namespace (`unshare -m`, root only) with resolv.conf bind-mounted.
 """
 
 import os
+import random
 import socket
 import subprocess
 import threading
@@ -27,7 +28,6 @@ from .ports import free_port
 from .postfix import _greets, _main_cf, _postfix
 from .proc import READY_TIMEOUT, LabError, binary, log_tail
 
-RELAY_HOST = "127.53.0.1"
 MATCH = "match"  # authenticated: the sender delivers
 MISMATCH = "mismatch"  # usable records, none matches: the sender defers
 NO_USABLE = "no usable record"  # TLS without authentication: the sender delivers
@@ -118,13 +118,9 @@ def _postfix_ids() -> tuple[int, int]:
 
 @contextmanager
 def dns_on_port_53(upstream: Server) -> Iterator[str]:
-    """Relay DNS (UDP and TCP) from RELAY_HOST port 53 to `upstream`; yields RELAY_HOST."""
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    udp.bind((RELAY_HOST, 53))
-    tcp.bind((RELAY_HOST, 53))
-    tcp.listen(16)
+    """Relay DNS (UDP and TCP) from port 53 of a free loopback address to `upstream`; yields
+    that address (another test session may hold another)."""
+    udp, tcp, host = _bind_port_53()
     target = (upstream.host, upstream.port)
 
     def relay_udp(wire: bytes, peer: tuple[str, int]) -> None:
@@ -160,12 +156,29 @@ def dns_on_port_53(upstream: Server) -> Iterator[str]:
     for serve in (serve_udp, serve_tcp):
         threading.Thread(target=serve, daemon=True).start()
     try:
-        yield RELAY_HOST
+        yield host
     finally:
         for sock in (udp, tcp):
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+
+def _bind_port_53() -> tuple[socket.socket, socket.socket, str]:
+    for _ in range(50):
+        host = f"127.53.{random.randrange(256)}.{random.randrange(1, 255)}"
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            udp.bind((host, 53))
+            tcp.bind((host, 53))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        tcp.listen(16)
+        return udp, tcp, host
+    raise LabError("no free loopback address with port 53 (is this run as root?)")
 
 
 def _run(argv: list[str], timeout: float = 60) -> str:
