@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -392,10 +394,7 @@ def publish_all(dns: DnsLab, pki: Pki, servers: dict[str, ChainServer]) -> None:
 
 
 @pytest.fixture(scope="module")
-def oracle(dns_lab: DnsLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Oracle]:
-    import os
-    import tempfile
-
+def oracle(dns_lab: DnsLab) -> Iterator[Oracle]:
     if os.geteuid() != 0:
         pytest.fail(
             "the client suite needs root: posttls-finger runs in a private mount namespace, "

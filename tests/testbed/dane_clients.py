@@ -10,6 +10,7 @@
 """
 
 import os
+import pwd
 import random
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
@@ -52,8 +54,6 @@ def write_chain_file(
     path: Path, key: CertificateIssuerPrivateKeyTypes, certs: Sequence[bytes]
 ) -> Path:
     """The key, then the certificates (DER) in the order given: what smtpd_tls_chain_files sends."""
-    from cryptography import x509
-
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -110,8 +110,6 @@ def start_chain_postfix(
 
 
 def _postfix_ids() -> tuple[int, int]:
-    import pwd
-
     entry = pwd.getpwnam("postfix")
     return entry.pw_uid, entry.pw_gid
 
