@@ -156,3 +156,31 @@ def test_exchange_skips_a_reply_to_another_question() -> None:
     with rogue_dns(other) as server:
         response = exchange(tlsa_query(), Endpoint(server.host, server.port), 5)
     assert [r.to_wire() for r in response.answer[0]] == [b"\x03"]
+
+
+def test_exchange_verifies_a_tsig_signed_reply_over_tcp() -> None:
+    keyring = dns.tsigkeyring.from_text({"k.": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"})
+    forged = dns.tsigkeyring.from_text({"k.": "b3RoZXJvdGhlcm90aGVyb3RoZXJvdGhlcg=="})
+    signer = {"ring": keyring}
+
+    def truncated(wire: bytes) -> list[bytes]:
+        response = dns.message.make_response(dns.message.from_wire(wire, keyring=False))
+        response.flags |= dns.flags.TC
+        return [response.to_wire()]
+
+    def whole(wire: bytes) -> bytes:
+        query = dns.message.from_wire(wire, keyring=False)  # the server's key may be another
+        response = reply(query, GOOD, b"\x03")
+        response.use_tsig(signer["ring"], "k.")
+        response.request_mac = query.mac
+        return response.to_wire()
+
+    query = tlsa_query()
+    query.use_tsig(keyring, "k.")
+    with rogue_dns(truncated, whole) as server:
+        endpoint = Endpoint(server.host, server.port)
+        response = exchange(query, endpoint, 5)
+        assert response.had_tsig and len(response.answer[0]) == 2
+        signer["ring"] = forged
+        with pytest.raises(dns.tsig.BadSignature):
+            exchange(query, endpoint, 5)
