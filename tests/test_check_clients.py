@@ -23,8 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from tests.helpers import Cli, Run
 from tests.testbed import DnsLab, flush_resolver, nsupdate, query
@@ -61,7 +64,7 @@ class Pki:
     """Two CAs with the same names (Test Root, Test CA), leaves for mx1 and mail; the B side
     is the stranger: its keys are the wrong keys, its CA a decoy with the right name."""
 
-    certs: dict[str, bytes]  # rootA intA leafA next expired rootA-expired intA-expired, and B
+    certs: dict[str, bytes]  # rootA intA leafA next expired, rootA-expired intA-expired intA-rsa, B
     keys: dict[str, CertificateIssuerPrivateKeyTypes]  # the leaves' keys
 
 
@@ -87,7 +90,52 @@ def make_pki() -> Pki:
             old_ca = issue("Test CA", int_key, root, root_key, ca=True, valid=PAST)
             certs["rootA-expired"] = old_root.public_bytes(Encoding.DER)
             certs["intA-expired"] = old_ca.public_bytes(Encoding.DER)
+            rsa_ca = issue("Test CA", new_key("rsa"), root, root_key, ca=True)  # a decoy
+            certs["intA-rsa"] = rsa_ca.public_bytes(Encoding.DER)
+            certs |= key_id_chain(keys)
     return Pki(certs, keys)
+
+
+def key_id_chain(keys: dict[str, CertificateIssuerPrivateKeyTypes]) -> dict[str, bytes]:
+    """rootK -> intK -> leafK, with subject and authority key identifiers, and intK-decoy: a CA
+    of the same name and issuer under another key (its key identifier differs)."""
+    root_key, int_key, decoy_key = (new_key("ecdsa") for _ in range(3))
+    keys["leafK"] = new_key("ecdsa")
+    now = datetime.now(UTC)
+
+    def make(
+        subject: str,
+        key: CertificateIssuerPrivateKeyTypes,
+        issuer: str,
+        issuer_key: CertificateIssuerPrivateKeyTypes,
+        ca: bool,
+    ) -> bytes:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                critical=False,
+            )
+        )
+        if not ca:
+            names = [x509.DNSName("mx1.example.test")]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256()).public_bytes(Encoding.DER)
+
+    return {
+        "rootK": make("Key Id Root", root_key, "Key Id Root", root_key, True),
+        "intK": make("Key Id CA", int_key, "Key Id Root", root_key, True),
+        "intK-decoy": make("Key Id CA", decoy_key, "Key Id Root", root_key, True),
+        "leafK": make("mx1.example.test", keys["leafK"], "Key Id CA", int_key, False),
+    }
 
 
 Record = Callable[[Pki], str]
@@ -299,6 +347,18 @@ CASES = [
         ("leafA", "intB", "intA"),
         (tlsa("2 1 1", "intA"),),
         MISMATCH,
+    ),
+    Case(
+        "DANE-TA, a CA with the anchor's name but another key type sent before it (skipped)",
+        ("leafA", "intA-rsa", "intA"),
+        (tlsa("2 1 1", "intA"),),
+        MATCH,
+    ),
+    Case(
+        "DANE-TA, a CA with the anchor's name but another key identifier sent before it (skipped)",
+        ("leafK", "intK-decoy", "intK"),
+        (tlsa("2 1 1", "intK"),),
+        MATCH,
     ),
     Case(
         "usable and unusable records: the usable ones decide",
