@@ -361,6 +361,18 @@ CASES = [
         MATCH,
     ),
     Case(
+        "DANE-TA, an expired and a valid copy of the CA sent: the path takes the valid one",
+        ("leafA", "intA-expired", "intA"),
+        (tlsa("2 0 1", "intA"),),
+        MATCH,
+    ),
+    Case(
+        "DANE-TA record of the expired copy, a valid copy also sent (off the path)",
+        ("leafA", "intA-expired", "intA"),
+        (tlsa("2 0 1", "intA-expired"),),
+        MISMATCH,
+    ),
+    Case(
         "usable and unusable records: the usable ones decide",
         SENT,
         (
