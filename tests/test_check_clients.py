@@ -422,6 +422,19 @@ CASES = [
         NO_USABLE,
         differs=PKIX_USABLE,
     ),
+    *(
+        Case(
+            "no usable record: PKIX usages (0, 1) in SMTP",
+            SENT,
+            (tlsa(f"{u} {s} {m}", "leafA" if u else "intA"),),
+            NO_USABLE,
+            differs=PKIX_USABLE,
+            label=f"{u} {s} {m}",
+        )
+        for u in (0, 1)
+        for s in (0, 1)
+        for m in (0, 1, 2)
+    ),
 ]
 
 
