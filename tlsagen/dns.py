@@ -219,7 +219,7 @@ def ask(
         response = exchange(query, server, timeout)
     except (dns.exception.DNSException, OSError) as exc:
         raise ProviderError(
-            f"no answer from server {server} for {name} {rdtype.name}: {exc}"
+            f"server {server} did not answer for {name} {rdtype.name}: {exc}"
         ) from None
     if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         raise ProviderError(
