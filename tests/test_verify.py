@@ -161,7 +161,7 @@ def test_dane_ta_needs_the_anchor_in_the_chain(pki: Pki) -> None:
     rec = record("2 1 1", pki.root)
     result = match(pki.served, [rec], NAME, True, NOW)
     assert result.matched is None
-    assert "anchor in the chain" in result.results[0].reason
+    assert "DANE-TA needs the anchor in the chain sent" in result.results[0].reason
     served_root = match([*pki.served, pki.root], [rec], NAME, True, NOW)
     assert (served_root.matched, served_root.depth) == (rec, 2)
 
@@ -245,3 +245,98 @@ def test_name_matches(name: str, pattern: str, expected: bool) -> None:
 def test_an_empty_chain_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         match([], [], NAME, True, NOW)
+
+
+# --- the path as OpenSSL (and so Postfix) builds it from what the server sent ---------------------
+
+
+def test_dane_ta_builds_the_path_from_a_misordered_chain(pki: Pki) -> None:
+    sent = [pki.leaf, pki.root, pki.intermediate]  # RFC 8446 §4.4.2: clients should cope
+    for anchor, depth in ((pki.intermediate, 1), (pki.root, 2)):
+        rec = record("2 1 1", anchor)
+        result = match(sent, [rec], NAME, True, NOW)
+        assert (result.matched, result.depth) == (rec, depth)
+
+
+def test_dane_ta_skips_certificates_off_the_path(pki: Pki) -> None:
+    unrelated = make_pki(names=("other.example",))
+    sent = [pki.leaf, unrelated.leaf, pki.leaf, pki.intermediate]
+    rec = record("2 1 1", pki.intermediate)
+    assert match(sent, [rec], NAME, True, NOW).depth == 1
+    # A record for a certificate that was sent but is off the path is no anchor.
+    off_path = record("2 1 1", unrelated.leaf)
+    result = match(sent, [off_path], NAME, True, NOW)
+    assert result.matched is None and "no certificate on the path" in result.results[0].reason
+
+
+def test_dane_ta_takes_the_first_issuer_by_name_as_openssl_does(pki: Pki) -> None:
+    # Both CAs are named "CA" and carry no key identifiers: OpenSSL takes the first one sent
+    # that is valid, checks signatures only once the path is built, and does not backtrack.
+    stranger = make_pki()
+    rec = record("2 1 1", pki.intermediate)
+    good_first = match([pki.leaf, pki.intermediate, stranger.intermediate], [rec], NAME, True, NOW)
+    assert good_first.matched == rec
+    bad_first = match([pki.leaf, stranger.intermediate, pki.intermediate], [rec], NAME, True, NOW)
+    assert bad_first.matched is None
+
+
+def test_dane_ta_the_closest_anchor_decides(pki: Pki) -> None:
+    near, far = record("2 1 1", pki.intermediate), record("2 0 1", pki.root)
+    result = match([*pki.served, pki.root], [near, far], NAME, True, NOW)
+    assert (result.matched, result.depth) == (near, 1)
+    assert status_of(result, far) == NO_MATCH
+    assert (
+        "the anchor at depth 1 comes first" in result.results[0].reason + result.results[1].reason
+    )
+
+
+def test_dane_ta_full_certificate_not_sent_joins_the_path(pki: Pki) -> None:
+    rec = record("2 0 0", pki.root)
+    result = match([pki.intermediate, pki.leaf][::-1], [rec], NAME, True, NOW)
+    assert (result.matched, result.depth) == (rec, 2)
+    assert "from the record (not sent)" in result.results[0].reason
+
+
+def test_a_self_signed_anchor_must_be_valid_now() -> None:
+    root_key, int_key, leaf_key = (new_key("ecdsa") for _ in range(3))
+    root = issue("Root", root_key, None, root_key, ca=True, valid=PAST)
+    intermediate = issue("CA", int_key, root, root_key, ca=True)
+    leaf = issue(NAME, leaf_key, intermediate, int_key, False, (NAME,))
+    sent = [der(leaf), der(intermediate), der(root)]
+    result = match(sent, [record("2 1 1", der(root))], NAME, True, NOW)
+    assert result.matched is None
+    assert "the self-signed trust anchor at depth 2 is valid only" in result.results[0].reason
+
+
+@pytest.mark.parametrize("params", ["2 0 0", "3 0 0", "2 1 0", "3 1 0"])
+def test_full_data_that_is_no_certificate_or_key_is_unusable(pki: Pki, params: str) -> None:
+    usage, selector, _ = (int(f) for f in params.split())
+    rec = TLSAData(usage, selector, 0, b"\x30\x03\x02\x01\x00")
+    result = match(pki.served, [rec], NAME, True, NOW).results[0]
+    assert result.status == UNUSABLE and "Full(0) data that is not a DER" in result.reason
+
+
+def test_dane_ta_an_issuer_whose_key_usage_forbids_signing_certificates() -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    root_key, int_key, leaf_key = (new_key("ecdsa") for _ in range(3))
+    root = issue("Root", root_key, None, root_key, ca=True)
+    usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
+    builder = x509.CertificateBuilder().subject_name(
+        x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "CA")])
+    )
+    intermediate = (
+        builder.issuer_name(root.subject)
+        .public_key(int_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf = issue(NAME, leaf_key, intermediate, int_key, False, (NAME,))
+    rec = record("2 1 1", der(intermediate))
+    result = match([der(leaf), der(intermediate)], [rec], NAME, True, NOW)
+    assert result.matched is None
+    assert "depth 1 may not sign certificates (key usage)" in result.results[0].reason

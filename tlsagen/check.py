@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from tlsagen import policy
+from tlsagen.dns import to_rrset
 from tlsagen.errors import (
     InputError,
     MismatchError,
@@ -46,7 +47,7 @@ from tlsagen.lookup import (
 from tlsagen.material import Material, describe_key, spki_of_certificate
 from tlsagen.probe import ProbeError, Served, fetch_each_key, starttls_for
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
+from tlsagen.records import Malformed, Owner
 from tlsagen.tlsa import MatchingType, TLSAData, digest, matches_key
 from tlsagen.verify import MatchResult, match, unusable
 
@@ -121,6 +122,7 @@ class HostReport:
     addresses: list[Answer] | None = None  # A and AAAA; None when no connection is made
     tlsa: Answer | None = None  # None: records given on the command line
     records: frozenset[TLSAData] = frozenset()
+    malformed: frozenset[Malformed] = frozenset()  # records there that are not TLSA data
     zone: str | None = None
     insecure_reason: str = ""
     servers: list[ServerView] = field(default_factory=list)
@@ -139,7 +141,13 @@ class HostReport:
     def dane(self) -> bool:
         """Whether senders use the records: a secure, non-empty TLSA RRset (or given ones)."""
         secure = self.tlsa is None or self.tlsa.status == SECURE
-        return secure and bool(self.records)
+        return secure and bool(self.records or self.malformed)
+
+    @property
+    def usable(self) -> bool:
+        """Whether a sender can use a record; if none, it requires TLS but does not authenticate
+        (RFC 7672 §2.2)."""
+        return any(unusable(record, self.smtp) is None for record in self.records)
 
 
 @dataclass
@@ -221,8 +229,9 @@ class _Run:
     def lookup_tlsa(self, host: HostReport) -> None:
         """The TLSA RRset through the resolver, its zone, and why it is insecure if it is."""
         host.tlsa = self.resolver.query(host.owner.name, "TLSA", do=True)
-        found = host.tlsa.rrset or ()
-        host.records = frozenset(TLSAData(r.usage, r.selector, r.mtype, r.cert) for r in found)
+        if host.tlsa.rrset is not None:
+            found = to_rrset(host.owner, host.tlsa.rrset)
+            host.records, host.malformed = found.records, found.malformed
         if host.tlsa.status != INDETERMINATE:
             host.zone = host.tlsa.zone or self.resolver.zone_of(host.owner.name)
         if host.zone and host.tlsa.status == INSECURE:
@@ -339,7 +348,7 @@ def check_chain(
     chain: Sequence[bytes],
     source: str,
     target: Target,
-    records: Iterable[TLSAData] | None,
+    records: Iterable[TLSAData | Malformed] | None,
     settings: Settings,
 ) -> Report:
     """Offline: match a chain read from `source` against `records`, or those DNS holds."""
@@ -348,7 +357,9 @@ def check_chain(
     if records is None:
         state.lookup_tlsa(host)
     else:
-        host.records = frozenset(records)
+        given = list(records)
+        host.records = frozenset(r for r in given if isinstance(r, TLSAData))
+        host.malformed = frozenset(r for r in given if isinstance(r, Malformed))
     served = Served(None, tuple(chain), "", "")
     host.probes = [AddressCheck(source, [state.live(host, served)])]
     report = TargetReport(target, hosts=[host])
@@ -404,6 +415,12 @@ def _assess_host(host: HostReport, settings: Settings) -> list[Problem]:
     _dns_problems(host, found)
     _server_problems(host, settings, found)
     _live_problems(host, found)
+    if host.dane and not host.usable:
+        found.add(
+            WARNING,
+            f"no TLSA record at {host.owner} is usable: DANE senders still require TLS but do "
+            "not authenticate the server, and deliver (RFC 7672 §2.2)",
+        )
     if host.dane:
         for text in policy.lint_rrset_size(host.owner.name, len(host.records)):
             found.add(WARNING, text)
@@ -428,7 +445,7 @@ def _dns_problems(host: HostReport, found: _Found) -> None:
     if tlsa.status == INSECURE:
         held = f"{len(host.records)} record(s) published, but " if host.records else ""
         found.add(WARNING, f"not DANE: {held}{owner} is insecure: {host.insecure_reason}")
-    elif not host.records:
+    elif not host.records and not host.malformed:
         found.add(WARNING, f"not DANE: {owner} has no TLSA records (securely denied)")
 
 
@@ -466,9 +483,8 @@ def _live_problems(host: HostReport, found: _Found) -> None:
             found.add(FAILURE, f"{check.address} port {host.owner.port}: {check.error}{stop}")
         for live in check.live:
             result = live.result
-            if host.dane and result is not None and result.matched is None:
-                what = "record" if result.usable else "usable record (none is usable)"
-                text = f"{check.address} {live.key_type}: the live key matches no {what}"
+            if host.dane and host.usable and result is not None and result.matched is None:
+                text = f"{check.address} {live.key_type}: the live key matches no record"
                 found.add(MISMATCH, f"{text} at {host.owner}")
 
 
@@ -479,6 +495,8 @@ def _short(record: TLSAData) -> str:
 def _record_notes(host: HostReport, settings: Settings, found: _Found) -> None:
     """Unusable records, records that match nothing deployed, and rollover readiness."""
     chains = [live.served.chain for check in host.probes for live in check.live]
+    for bad in sorted(host.malformed):
+        found.add(WARNING, f"{bad.text} is unusable: {bad.reason}")
     for record in sorted(host.records):
         why = unusable(record, host.smtp)
         if why:

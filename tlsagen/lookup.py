@@ -16,14 +16,13 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from tlsagen.dns import ask, soa_serial, to_rrset
+from tlsagen.dns import ask, exchange, soa_serial, to_rrset
 from tlsagen.errors import ProviderError
 from tlsagen.provider import Endpoint
 from tlsagen.records import Owner, RRset
@@ -73,15 +72,7 @@ class Resolver:
         """AD=1 asks for validation (RFC 6840 §5.7); DO=1 also brings the RRSIGs."""
         query = dns.message.make_query(name, rdtype, want_dnssec=do)
         query.flags |= dns.flags.AD | (dns.flags.CD if cd else 0)
-        response, _ = dns.query.udp_with_fallback(
-            query,
-            self.endpoint.host,
-            self.timeout,
-            self.endpoint.port,
-            ignore_unexpected=True,
-            ignore_errors=True,
-        )
-        return response
+        return exchange(query, self.endpoint, self.timeout)
 
     def query(self, name: str, rdtype: str, cd: bool = False, do: bool = False) -> Answer:
         """The classified answer; never raises for DNS or network failures."""

@@ -113,8 +113,9 @@ class TLSAData:
         return bytes((self.usage, self.selector, self.matching_type)) + self.data
 
     @classmethod
-    def from_text(cls, text: str) -> TLSAData:
-        """Parse `U S M HEX` (numbers or RFC 7218 names; hex may be split by spaces)."""
+    def from_text(cls, text: str, check: bool = True) -> TLSAData:
+        """Parse `U S M HEX` (numbers or RFC 7218 names; hex may be split by spaces); with
+        `check`, refuse data whose length does not fit the matching type."""
         parts = text.replace("(", " ").replace(")", " ").split()
         if len(parts) < 4:
             raise UsageError(f"TLSA record '{text}' must be: usage selector matching-type hex-data")
@@ -124,7 +125,8 @@ class TLSAData:
         except ValueError:
             raise UsageError(f"TLSA record '{text}': the data is not hexadecimal") from None
         record = cls(params.usage, params.selector, params.matching_type, data)
-        record.check_length()
+        if check:
+            record.check_length()
         return record
 
     def check_length(self) -> None:

@@ -1,10 +1,18 @@
 """DANE matching (RFC 6698, 7671, 7672): does a served chain match a TLSA RRset? Pure.
 
-`match` applies the client's rules in order: drop unusable records (undefined fields, wrong digest
-length, PKIX usages), apply digest agility (RFC 7671 §9), then try each remaining record:
-DANE-EE(3) against the leaf, ignoring names and dates (RFC 7671 §5.1); DANE-TA(2) against a CA
-certificate the server sent (or, for Full(0) data, the issuer of the top certificate), then the
-signatures and dates below it and the leaf's name (RFC 7671 §5.2, RFC 6125 wildcards).
+`match` gives the verdict Postfix gives (through OpenSSL's DANE code, which it uses): drop the
+records it cannot use (undefined fields, a digest of the wrong length, Full(0) data that is not a
+certificate or key, PKIX usages), apply digest agility (RFC 7671 §9), then
+
+- DANE-EE(3): the leaf's certificate or key, ignoring names and dates (RFC 7671 §5.1);
+- DANE-TA(2): build the path up from the leaf the way OpenSSL does, from whatever the server sent
+  (extra certificates, any order; RFC 8446 §4.4.2) and the certificates of Full(0) records: at
+  each step the issuer is a sent certificate whose subject is the issuer name (and whose key
+  identifier and key type fit), preferring one valid now; the first certificate on the path that
+  matches a record is the trust anchor. With none, a `2 1 0` key that signed the top of the path
+  is. Below the anchor: signatures, dates, CA flags, key usage and the leaf's name (RFC 7671
+  §5.2, RFC 6125 wildcards); the anchor's own dates count only when it is self-signed, as in
+  OpenSSL.
 """
 
 from __future__ import annotations
@@ -12,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from tlsagen.errors import UsageError
@@ -36,13 +45,13 @@ class RecordResult:
     record: TLSAData
     status: str
     reason: str
-    depth: int | None = None  # chain depth of the certificate it matched (0 = leaf)
+    depth: int | None = None  # depth on the path of the certificate it matched (0 = leaf)
 
 
 @dataclass(frozen=True)
 class MatchResult:
     matched: TLSAData | None  # the record that authenticates the chain, if any
-    depth: int | None  # the depth at which it matched; len(chain) for an anchor not served
+    depth: int | None  # the depth at which it matched; one above the path for a bare key
     results: tuple[RecordResult, ...]  # one per distinct record, in record order
 
     @property
@@ -58,7 +67,8 @@ def match(
     smtp: bool,
     now: datetime,
 ) -> MatchResult:
-    """Match `chain` (DER, leaf first, as served) against `records` for reference name `name`."""
+    """Match `chain` (DER, leaf first, the rest as served) against `records` for reference name
+    `name`."""
     if not chain:
         raise ValueError("match() needs at least the leaf certificate")
     distinct = sorted(set(records))
@@ -76,6 +86,7 @@ def match(
             key = (record.usage, record.selector)
             strongest[key] = max(strongest.get(key, 0), record.matching_type)
     certs = _Chain(chain)
+    anchors = []
     for record in usable:
         best = strongest.get((record.usage, record.selector), 0)
         if record.matching_type != MatchingType.FULL and record.matching_type < best:
@@ -88,7 +99,9 @@ def match(
         elif record.usage == Usage.DANE_EE:
             results[record] = _dane_ee(record, certs)
         else:
-            results[record] = _dane_ta(record, certs, name.rstrip(".").lower(), now)
+            anchors.append(record)
+    if anchors:
+        results.update(_dane_ta(anchors, certs, name.rstrip(".").lower(), now))
     ordered = tuple(results[record] for record in distinct)
     matches = sorted((r for r in ordered if r.status == MATCH), key=lambda r: r.depth or 0)
     if matches:
@@ -112,7 +125,27 @@ def unusable(record: TLSAData, smtp: bool) -> str | None:
         if smtp:
             return "PKIX usages (0, 1) are unusable in SMTP (RFC 7672 §3.1.3)"
         return "PKIX usages (0, 1) need WebPKI validation, which tlsagen does not do"
+    if record.matching_type == MatchingType.FULL and _full_data(record) is None:
+        what = "certificate" if record.selector == Selector.CERT else "public key (SPKI)"
+        return f"Full(0) data that is not a DER {what}: OpenSSL and Postfix refuse the record"
     return None
+
+
+def _full_data(record: TLSAData) -> x509.Certificate | PublicKeyTypes | None:
+    """The certificate or key a Full(0) record holds; None when it holds neither."""
+    try:
+        if record.selector == Selector.CERT:
+            return x509.load_der_x509_certificate(record.data)
+        return serialization.load_der_public_key(record.data)
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
+@dataclass(frozen=True)
+class _Cert:
+    der: bytes
+    cert: x509.Certificate
+    sent: bool  # sent by the server (else: from a Full(0) record)
 
 
 class _Chain:
@@ -133,9 +166,12 @@ class _Chain:
                 self._parsed[depth] = x509.load_der_x509_certificate(self.ders[depth])
             except ValueError as exc:
                 raise ValueError(
-                    f"the certificate at depth {depth} cannot be read ({exc})"
+                    f"the certificate sent at position {depth} cannot be read ({exc})"
                 ) from None
         return self._parsed[depth]
+
+    def entries(self) -> list[_Cert]:
+        return [_Cert(der, self.cert(i), True) for i, der in enumerate(self.ders)]
 
 
 def _dane_ee(record: TLSAData, certs: _Chain) -> RecordResult:
@@ -146,57 +182,172 @@ def _dane_ee(record: TLSAData, certs: _Chain) -> RecordResult:
     return RecordResult(record, NO_MATCH, f"the leaf's {what} is different")
 
 
-def _dane_ta(record: TLSAData, certs: _Chain, name: str, now: datetime) -> RecordResult:
-    depths = [
-        depth
-        for depth in range(1, len(certs.ders))
-        if digest(certs.selected(depth, record.selector), record.matching_type) == record.data
+def _matches(record: TLSAData, der: bytes) -> bool:
+    selected = der if record.selector == Selector.CERT else spki_of_certificate(der)
+    return digest(selected, record.matching_type) == record.data
+
+
+def _dane_ta(
+    records: list[TLSAData], certs: _Chain, name: str, now: datetime
+) -> dict[TLSAData, RecordResult]:
+    """The DANE-TA records' results: one path, one anchor (the first certificate up the path
+    that matches a record, else a bare key that signed its top), checked below the anchor."""
+    try:
+        sent = certs.entries()
+    except ValueError as exc:
+        return {r: RecordResult(r, NO_MATCH, str(exc)) for r in records}
+    extra = []
+    for record in records:
+        held = _full_data(record) if record.selector == Selector.CERT else None
+        if isinstance(held, x509.Certificate):
+            extra.append(_Cert(record.data, held, False))
+    path = _path(sent, extra, records, now)
+    depth = len(path)
+    anchor = [r for r in records if _matches(r, path[-1].der)] if depth > 1 else []
+    if not anchor:
+        anchor = [r for r in records if _bare_key_signed(r, path[-1].cert)]
+        where = f"a key in the record, which signed the top of the path (depth {depth - 1})"
+    else:
+        depth -= 1
+        origin = "sent by the server" if path[depth].sent else "from the record (not sent)"
+        where = f"the certificate at depth {depth}, {origin}"
+    try:
+        if not anchor:
+            raise ValueError(_no_anchor(path))
+        _check_path(path, depth, name, now)
+    except ValueError as exc:
+        results = {r: RecordResult(r, NO_MATCH, str(exc)) for r in records}
+        return results | {r: RecordResult(r, NO_MATCH, str(exc), depth) for r in anchor}
+    passed = f"trust anchor: {where}; path, dates and name valid"
+    results = {
+        r: RecordResult(r, NO_MATCH, f"not needed: the anchor at depth {depth} comes first")
+        for r in records
+    }
+    return results | {r: RecordResult(r, MATCH, passed, depth) for r in anchor}
+
+
+def _no_anchor(path: list[_Cert]) -> str:
+    return (
+        f"no certificate on the path built from the server's chain (depth 0 to {len(path) - 1}) "
+        "matches, and no Full(0) record's key signed its top: DANE-TA needs the anchor in the "
+        "chain sent, or its full certificate or key in the record"
+    )
+
+
+def _path(
+    sent: list[_Cert], extra: list[_Cert], records: list[TLSAData], now: datetime
+) -> list[_Cert]:
+    """The path OpenSSL builds up from the leaf: it stops at a self-signed certificate, at the
+    first certificate that matches a record, or where no issuer is found."""
+    path = [sent[0]]
+    candidates = sent[1:] + extra
+    while not _self_issued(path[-1].cert):
+        issuer = _find_issuer(path, candidates, now)
+        if issuer is None:
+            break
+        candidates.remove(issuer)
+        path.append(issuer)
+        if any(_matches(r, issuer.der) for r in records):
+            break
+    return path
+
+
+def _find_issuer(path: list[_Cert], candidates: list[_Cert], now: datetime) -> _Cert | None:
+    """The first candidate that issued the top of `path` and is valid now, else the one that
+    expires last (OpenSSL's rule); certificates already on the path are skipped."""
+    on_path = {entry.der for entry in path}
+    found = [
+        c for c in candidates if c.der not in on_path and _likely_issued(path[-1].cert, c.cert)
     ]
-    if not depths:
-        if record.matching_type != MatchingType.FULL:
-            return RecordResult(
-                record,
-                NO_MATCH,
-                "no CA certificate the server sent matches (DANE-TA needs the anchor in the chain)",
-            )
-        depths = [len(certs.ders)]  # Full(0) carries the anchor itself (RFC 7671 §5.2.2-5.2.3)
-    failures = []
-    for depth in depths:
-        try:
-            _check_below(record, certs, depth, name, now)
-        except ValueError as exc:
-            failures.append(str(exc))
-            continue
-        where = "above the chain (not served)" if depth == len(certs.ders) else f"at depth {depth}"
-        return RecordResult(
-            record, MATCH, f"trust anchor {where}; chain, dates and name valid", depth
-        )
-    return RecordResult(record, NO_MATCH, failures[0])
+    for candidate in found:
+        if _valid_at(candidate.cert, now):
+            return candidate
+    return max(found, key=lambda c: c.cert.not_valid_after_utc, default=None)
 
 
-def _check_below(record: TLSAData, certs: _Chain, depth: int, name: str, now: datetime) -> None:
-    """ValueError unless every certificate below the anchor at `depth` is sound for `name`."""
-    for below in range(depth - 1, -1, -1):
-        cert = certs.cert(below)
-        if below == depth - 1 and depth == len(certs.ders):
-            _issued_by_record(cert, record)
-        elif not _issued_by(cert, certs.cert(below + 1)):
+def _likely_issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """OpenSSL's ossl_x509_likely_issued (no signature, no key usage yet): the names chain, the
+    key identifiers agree, the issuer's key fits the signature algorithm."""
+    if cert.issuer != issuer.subject or not _key_ids_agree(cert, issuer):
+        return False
+    return _key_fits(issuer.public_key(), cert)
+
+
+def _key_fits(key: PublicKeyTypes, cert: x509.Certificate) -> bool:
+    params = cert.signature_algorithm_parameters
+    if isinstance(key, rsa.RSAPublicKey):
+        return isinstance(params, padding.PKCS1v15 | padding.PSS)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return isinstance(params, ec.ECDSA)
+    if isinstance(key, dsa.DSAPublicKey):
+        return cert.signature_algorithm_oid.dotted_string.startswith("2.16.840.1.101.3.4.3")
+    return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey) and params is None
+
+
+def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _self_issued(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and _key_ids_agree(cert, cert)
+
+
+def _key_ids_agree(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """The authority key identifier of `cert`, if any, is the issuer's subject key identifier."""
+    akid = _extension(cert, x509.AuthorityKeyIdentifier)
+    skid = _extension(issuer, x509.SubjectKeyIdentifier)
+    return akid is None or skid is None or akid.key_identifier in (None, skid.digest)
+
+
+def _valid_at(cert: x509.Certificate, now: datetime) -> bool:
+    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+
+
+def _bare_key_signed(record: TLSAData, cert: x509.Certificate) -> bool:
+    if (record.selector, record.matching_type) != (Selector.SPKI, MatchingType.FULL):
+        return False
+    key = _full_data(record)
+    return key is not None and not isinstance(key, x509.Certificate) and _signed_with(cert, key)
+
+
+def _check_path(path: list[_Cert], depth: int, name: str, now: datetime) -> None:
+    """ValueError unless every certificate below the anchor at `depth` is sound for `name`
+    (at depth == len(path), the anchor is a bare key that signed the top: already checked)."""
+    for below in range(min(depth, len(path)) - 1, -1, -1):
+        cert = path[below].cert
+        if below + 1 < len(path) and not _issued_by(cert, path[below + 1].cert):
             raise ValueError(
                 f"the certificate at depth {below} is not signed by the one at depth {below + 1}"
             )
+        if below + 1 < len(path) and not _may_sign_certificates(path[below + 1].cert):
+            raise ValueError(
+                f"the certificate at depth {below + 1} may not sign certificates (key usage)"
+            )
         if below > 0 and not _is_ca(cert):
             raise ValueError(f"the certificate at depth {below} is not a CA certificate")
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise ValueError(
-                f"the certificate at depth {below} is valid only from "
-                f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} to "
-                f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
-            )
-    names = reference_names(certs.cert(0))
+        _check_dates(cert, f"the certificate at depth {below}", now)
+    if depth < len(path):
+        anchor = path[depth].cert
+        if not _is_ca(anchor):
+            raise ValueError(f"the trust anchor at depth {depth} is not a CA certificate")
+        if _self_issued(anchor):
+            _check_dates(anchor, f"the self-signed trust anchor at depth {depth}", now)
+    names = reference_names(path[0].cert)
     if not any(name_matches(name, pattern) for pattern in names):
         raise ValueError(
             f"the anchor matched, but {name} is not among the leaf's names "
             f"({', '.join(names) or 'none'})"
+        )
+
+
+def _check_dates(cert: x509.Certificate, what: str, now: datetime) -> None:
+    if not _valid_at(cert, now):
+        raise ValueError(
+            f"{what} is valid only from {cert.not_valid_before_utc:%Y-%m-%d %H:%M} to "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
         )
 
 
@@ -206,30 +357,6 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
-
-
-def _issued_by_record(cert: x509.Certificate, record: TLSAData) -> None:
-    """ValueError unless the anchor carried in a Full(0) record signed `cert`."""
-    if record.selector == Selector.CERT:
-        try:
-            anchor = x509.load_der_x509_certificate(record.data)
-        except ValueError:
-            raise ValueError("the record's data is not a certificate") from None
-        if not _issued_by(cert, anchor):
-            raise ValueError(
-                "no certificate the server sent matches, and the record's "
-                "certificate did not sign the top of the chain"
-            )
-        return
-    try:
-        key = serialization.load_der_public_key(record.data)
-    except (ValueError, UnsupportedAlgorithm):
-        raise ValueError("the record's data is not a public key") from None
-    if not _signed_with(cert, key):
-        raise ValueError(
-            "no certificate the server sent matches, and the record's "
-            "public key did not sign the top of the chain"
-        )
 
 
 def _signed_with(cert: x509.Certificate, key: PublicKeyTypes) -> bool:
@@ -250,6 +377,11 @@ def _signed_with(cert: x509.Certificate, key: PublicKeyTypes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def _may_sign_certificates(cert: x509.Certificate) -> bool:
+    usage = _extension(cert, x509.KeyUsage)
+    return usage is None or bool(usage.key_cert_sign)
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from tlsagen.check import Report, Settings, Target
     from tlsagen.config import Config
     from tlsagen.provider import Endpoint
+    from tlsagen.records import Malformed
+    from tlsagen.tlsa import TLSAData
 
 log = logging.getLogger("tlsagen")
 
@@ -202,7 +204,6 @@ def _offline(
     from tlsagen import material
     from tlsagen.check import Target, check_chain
     from tlsagen.records import host_name
-    from tlsagen.tlsa import TLSAData
     from tlsagen.verify import reference_names
 
     found = material.read_source(str(path))
@@ -214,6 +215,19 @@ def _offline(
             raise UsageError(f"{path}: the certificate names no host; give --name")
         name = names[0]
         log.info("checking as %s, the certificate's first name (give --name to choose)", name)
-    records = [TLSAData.from_text(text) for text in texts] if texts else None
+    records = [_given_record(text) for text in texts] if texts else None
     target = Target(host_name(name), port, False, label=str(path))
     return check_chain(found.chain, str(path), target, records, settings)
+
+
+def _given_record(text: str) -> TLSAData | Malformed:
+    """A --tlsa record as DNS could hold it: one tlsagen would not write (a digest of the wrong
+    length, undefined fields) is matched as a sender would (and found unusable); text that is not
+    `U S M HEX` is Malformed, reported unusable like such a record in DNS."""
+    from tlsagen.records import Malformed
+    from tlsagen.tlsa import TLSAData
+
+    try:
+        return TLSAData.from_text(text, check=False)
+    except UsageError as exc:
+        return Malformed(text, str(exc))

@@ -322,6 +322,8 @@ def _host_json(host: HostReport) -> dict[str, Any]:
         "dane": host.dane,
         "tlsa": _answer_json(host.tlsa),
         "records": sorted(r.to_text() for r in host.records),
+        "malformed": [{"text": m.text, "reason": m.reason} for m in sorted(host.malformed)],
+        "usable": host.usable,
         "zone": host.zone,
         "insecure_reason": host.insecure_reason or None,
         "addresses": [_answer_json(a) for a in host.addresses or []],
@@ -401,6 +403,7 @@ def _host_rows(host: HostReport) -> list[Row]:
         detail += f", {tlsa.detail}"
     rows: list[Row] = [(0, f"{host.owner} TLSA", tlsa.status if tlsa else "given", detail)]
     rows += [(1, "record", "", text) for text in sorted(r.to_text() for r in host.records)]
+    rows += [(1, "record", "unusable", f"{m.text} ({m.reason})") for m in sorted(host.malformed)]
     for answer in host.addresses or []:
         if answer.rrset or answer.status != "secure":
             rows.append((1, answer.rdtype, answer.status, " ".join(answer.values())))
