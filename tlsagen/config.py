@@ -16,6 +16,7 @@ from tlsagen.config_values import (
     get_int,
     get_str,
     get_str_list,
+    refuse_same_file,
     refuse_shared_directories,
     resolve_path,
 )
@@ -265,7 +266,6 @@ def _deploy(value: Any, where: str, base: Path) -> Deploy:
             'a list, e.g. ["systemctl", "reload", "postfix"])'
         )
     cert_path, key_path = resolve_path(cert, base), resolve_path(key, base)
-    if cert_path == key_path:
-        raise InputError(f"{where}: cert and key must be two different files")
+    refuse_same_file(cert_path, key_path, where)
     timeout = get_float(table, "timeout", where, DEFAULT_RELOAD_TIMEOUT)
     return Deploy(cert_path, key_path, tuple(reload), timeout)
