@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tlsagen.config_values import MAX_INT
+from tlsagen.config_values import MAX_INT, refuse_shared_directories
 from tlsagen.errors import ConflictError, InputError, TlsagenError
 from tlsagen.files import write_atomic
 from tlsagen.rollover import Live, Memory, Published
@@ -137,7 +137,9 @@ def render(memories: Mapping[str, Memory]) -> str:
 
 
 def load(path: Path) -> Memories:
-    """The memories in `path`; empty when the file does not exist."""
+    """The memories in `path`; empty when the file does not exist. Refused below a directory
+    another user may write to, as a configured file is: its times open the gates."""
+    refuse_shared_directories(path, "state file")
     try:
         text = path.read_bytes().decode("utf-8", errors="replace")  # damage is handled by parse
     except FileNotFoundError:
@@ -155,6 +157,7 @@ def _make_dir(path: Path) -> None:
             f"cannot create the state directory {path.parent} ({exc.strerror}); "
             "set [defaults] state to a writable path"
         ) from None
+    refuse_shared_directories(path, "state file")
 
 
 def save(path: Path, memories: Mapping[str, Memory]) -> None:
