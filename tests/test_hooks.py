@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.testbed.acme import Certbot, CertDir, LocalCA, Pebble, new_key
+from tests.testbed.acme import Certbot, CertDir, LocalCA, Pebble, new_key, publish_hook
 from tlsagen import hooks, material
 from tlsagen.config import Service
 from tlsagen.errors import UsageError
@@ -230,13 +229,7 @@ def test_certbot_runs_the_hook_for_a_lineage_configured_through_a_link(
         f'cert = "{configured}"\nprobe = false\n'
     )
     log = tmp_path / "hook.log"
-    hook = tmp_path / "hook.sh"
-    tlsagen = Path(sys.executable).parent / "tlsagen"
-    hook.write_text(
-        f'#!/bin/sh\n{tlsagen} publish --config {config} > {log} 2>&1\necho "exit $?" >> {log}\n'
-    )
-    hook.chmod(0o755)
-    certbot.certonly("mail", "mx.example.test", "--deploy-hook", str(hook))
+    certbot.certonly("mail", "mx.example.test", "--deploy-hook", str(publish_hook(config, log)))
     text = log.read_text()
     assert "no service uses" not in text, text
     key = material.read_source(str(real / "etc/live/mail/fullchain.pem"))

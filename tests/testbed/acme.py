@@ -162,6 +162,18 @@ def recording_reload(log: Path, status: int = 0) -> list[str]:
     return [sys.executable, "-c", RECORDER, str(log), str(status)]
 
 
+def publish_hook(config: Path, log: Path) -> Path:
+    """An executable deploy hook (LOG.sh) that runs `tlsagen publish --config CONFIG` and appends
+    its output, then `exit N`, to `log`."""
+    tlsagen = Path(sys.executable).parent / "tlsagen"
+    hook = log.with_suffix(".sh")
+    hook.write_text(
+        f'#!/bin/sh\n{tlsagen} publish --config {config} >> {log} 2>&1\necho "exit $?" >> {log}\n'
+    )
+    hook.chmod(0o755)
+    return hook
+
+
 def reloads(log: Path) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 
