@@ -181,7 +181,10 @@ def _snapshot(directory: Path) -> dict[str, tuple[object, ...]]:
     found: dict[str, tuple[object, ...]] = {}
     for path in sorted(directory.iterdir()):
         info = path.lstat()
-        content = os.readlink(path) if path.is_symlink() else path.read_bytes()
+        if stat.S_ISREG(info.st_mode):
+            content: object = path.read_bytes()
+        else:  # a link's target; a directory or pipe: its type (reading a pipe would block)
+            content = os.readlink(path) if path.is_symlink() else stat.S_IFMT(info.st_mode)
         found[path.name] = (content, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
     return found
 
@@ -391,3 +394,43 @@ def test_a_failed_postfix_reload_leaves_postfix_with_the_files_it_had(source: Ce
             main_cf.write_text(good)
             deploy.reload(where)
             assert presented() == leaf
+
+
+@pytest.mark.parametrize("what", ["a directory", "a named pipe"])
+def test_a_deploy_path_that_is_not_a_file_is_refused_before_anything_changes(
+    tmp_path: Path, source: CertDir, what: str
+) -> None:
+    where = target(tmp_path, EXIT_1)
+    where.cert.parent.mkdir()
+    cert, _ = _found("a usable pair")
+    _plant(where.cert, cert, 0o644, 4321)
+    if what == "a directory":
+        where.key.mkdir()
+    else:
+        os.mkfifo(where.key)
+    before = _snapshot(where.cert.parent)
+    with pytest.raises(InputError, match=f"deploy path {where.key} is not a file; nothing was"):
+        deploy.install(where, deploy.read_files(source.fullchain, source.key))
+    assert _snapshot(where.cert.parent) == before
+
+
+def test_a_copy_that_cannot_be_made_changes_nothing(
+    tmp_path: Path, source: CertDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where = target(tmp_path, EXIT_1)
+    where.cert.parent.mkdir()
+    cert, key = _found("a usable pair")
+    _plant(where.cert, cert, 0o644, 4321)
+    _plant(where.key, key, 0o600, 4323)
+    before = _snapshot(where.cert.parent)
+    real_write = deploy.write_atomic
+
+    def full_disk_for_the_key_copy(path: Path, *args: object, **kwargs: object) -> None:
+        if path.name == "key.pem.tlsagen-previous":
+            raise OSError(28, "No space left on device")
+        real_write(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deploy, "write_atomic", full_disk_for_the_key_copy)
+    with pytest.raises(DeployError, match=r"\(No space left on device\); nothing was changed"):
+        deploy.install(where, deploy.read_files(source.fullchain, source.key))
+    assert _snapshot(where.cert.parent) == before

@@ -268,6 +268,8 @@ def install(deploy: Deploy, files: Files) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
         kept = {role: _keep(path) for role, path in _paths(deploy).items()}
     except (DeployError, OSError) as exc:
+        for path in (deploy.cert, deploy.key):
+            _previous(path).unlink(missing_ok=True)
         reason = exc.strerror if isinstance(exc, OSError) else exc
         raise DeployError(
             f"cannot keep a copy of what is at {deploy.cert} and {deploy.key} ({reason}); "
