@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from tests.testbed.acme import CertDir, LocalCA, new_key
 from tlsagen import deploy, keys, state
@@ -247,3 +248,79 @@ def test_generate_refuses_a_private_key_others_could_replace(
     assert main(["generate", "--host", "mx.example.com", str(key)]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"run: chmod go-w {shared}" in err
+
+
+# --- files tlsagen reads from the state directory ------------------------------------------------
+
+
+def site_without_next_key(tmp_path: Path) -> Path:
+    """site(), but the service's next key is the one `rollover start` keeps in the state
+    directory (STATE_DIR/keys/mail.next.key)."""
+    config = site(tmp_path, 0o755, "key")
+    text = config.read_text()
+    config.write_text("\n".join(line for line in text.splitlines() if "next-key" not in line))
+    return config
+
+
+def public_pem(private: bytes) -> bytes:
+    key = serialization.load_pem_private_key(private, None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def make_shared(directory: Path, how: str) -> None:
+    if how == "writable by others":
+        directory.chmod(0o777)
+    else:
+        os.chown(directory, STRANGER, STRANGER)
+
+
+SHARED = ["writable by others", "owned by another user"]
+
+
+@pytest.mark.parametrize("how", SHARED)
+@pytest.mark.parametrize("content", ["public key", "private key"])
+def test_a_generated_next_key_in_a_directory_others_may_write_to_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str, content: str
+) -> None:
+    config = site_without_next_key(tmp_path)
+    keys_dir = tmp_path / "state" / "keys"
+    keys_dir.mkdir(parents=True, mode=0o700)
+    private = (EXAMPLES / "next.key").read_bytes()
+    planted = keys_dir / "mail.next.key"
+    planted.write_bytes(public_pem(private) if content == "public key" else private)
+    planted.chmod(0o600)
+    assert main(["plan", "--config", str(config)]) == 0  # a private directory: read
+    make_shared(keys_dir, how)
+    assert main(["plan", "--config", str(config)]) == 3
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith(f"error: service mail: next key {planted}: directory {keys_dir} ")
+    assert ("is writable by group or others" if how == SHARED[0] else f"user id {STRANGER}") in err
+
+
+@pytest.mark.parametrize("how", SHARED)
+def test_a_state_file_in_a_directory_others_may_write_to_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    config = site_without_next_key(tmp_path)
+    path = tmp_path / "state" / "state.json"
+    state.save(path, {"mail": Memory(managed=True)})
+    make_shared(path.parent, how)
+    before = path.read_bytes()
+    for command in (["plan"], ["rollover", "status"], ["rollover", "advance"]):
+        assert main([*command, "--config", str(config)]) == 3, command
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: state file {path}: directory {path.parent} "), err
+    assert path.read_bytes() == before
+
+
+def test_rollover_start_writes_no_key_into_a_directory_others_may_write_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys_dir = tmp_path / "next-keys"
+    keys_dir.mkdir(mode=0o777)
+    keys_dir.chmod(0o777)
+    with pytest.raises(InputError, match=f"directory {keys_dir} is writable"):
+        keys.write_new_key(keys_dir / "mail.next.key", "Ed25519")
+    assert list(keys_dir.iterdir()) == []

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed.acme import CertDir, LocalCA, new_key
-from tlsagen import hooks
+from tests.testbed.acme import Certbot, CertDir, LocalCA, Pebble, new_key, publish_hook
+from tlsagen import hooks, material
 from tlsagen.config import Service
 from tlsagen.errors import UsageError
 from tlsagen.records import Owner
+from tlsagen.tlsa import Params, compute
 
 
 def service(*sources: str | Path, key: str | Path | None = None) -> Service:
@@ -158,3 +159,79 @@ def test_dehydrated_without_a_roll_key_is_warned_about(tmp_path: Path) -> None:
     assert hooks.dehydrated_warnings(service(files.dir), deploys=True) == []
     files.prepare_next()
     assert hooks.dehydrated_warnings(service(files.dir), deploys=False) == []
+
+
+# --- lineage paths are compared after resolving links --------------------------------------------
+
+
+def _certbot_lineage(root: Path, name: str) -> Path:
+    """CONFIG_DIR/live/NAME with its files as links into archive/NAME, as certbot lays it out."""
+    files = CertDir(root / "archive", name, "acme.sh", LocalCA())
+    files.issue(new_key())
+    live = root / "live" / name
+    live.mkdir(parents=True)
+    (live / "fullchain.pem").symlink_to(f"../../archive/{name}/fullchain.cer")
+    (live / "privkey.pem").symlink_to(f"../../archive/{name}/{name}.key")
+    return live
+
+
+def test_a_symlinked_spelling_of_the_lineage_is_the_same_lineage(tmp_path: Path) -> None:
+    lineage = _certbot_lineage(tmp_path / "letsencrypt", "mx")
+    _certbot_lineage(tmp_path / "letsencrypt", "other")
+    (tmp_path / "le").symlink_to("letsencrypt")  # a link to the config directory
+    (tmp_path / "mailcert").symlink_to(lineage)  # a link to the lineage itself
+    (tmp_path / "cert.pem").symlink_to(tmp_path / "le" / "live" / "mx" / "fullchain.pem")
+    spellings = [
+        tmp_path / "le" / "live" / "mx",
+        tmp_path / "le" / "live" / "mx" / "fullchain.pem",
+        tmp_path / "le" / "live" / ".." / "live" / "mx",
+        tmp_path / "mailcert",
+        tmp_path / "mailcert" / "fullchain.pem",
+        tmp_path / "cert.pem",
+    ]
+    renewed = hooks.from_environment({"RENEWED_LINEAGE": str(lineage), "RENEWED_DOMAINS": "mx"})
+    assert renewed is not None
+    for spelling in spellings:
+        assert renewed.concerns(service(spelling)), spelling
+    assert renewed.concerns(service(tmp_path / "x.pem", key=tmp_path / "le/live/mx/privkey.pem"))
+    assert not renewed.concerns(service(tmp_path / "le" / "live" / "other"))
+    assert not renewed.concerns(service(tmp_path / "le" / "live" / "other" / "fullchain.pem"))
+    via_link = hooks.from_environment({"RENEWED_LINEAGE": str(tmp_path / "le" / "live" / "mx")})
+    assert via_link is not None and via_link.concerns(service(lineage / "fullchain.pem"))
+    assert not via_link.concerns(service(tmp_path / "letsencrypt" / "live" / "other"))
+
+
+def test_a_link_loop_ends(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    renewed = hooks.from_environment({"RENEWED_LINEAGE": str(tmp_path / "live" / "mx")})
+    assert renewed is not None and not renewed.concerns(service(tmp_path / "a"))
+
+
+@pytest.mark.parametrize("link", ["configuration", "certbot"])
+def test_certbot_runs_the_hook_for_a_lineage_configured_through_a_link(
+    pebble: Pebble, tmp_path: Path, link: str
+) -> None:
+    """Real certbot and pebble; either tlsagen.toml or certbot's --config-dir names the
+    lineage through a symbolic link. The hook publishes the new key either way."""
+    real = tmp_path / "certbot"
+    real.mkdir()
+    (tmp_path / "alias").symlink_to(real)
+    certbot = Certbot(pebble, tmp_path / "alias" if link == "certbot" else real)
+    configured = (tmp_path / "alias" if link == "configuration" else real) / "etc/live/mail"
+    zone = tmp_path / "zone.db"
+    zone.write_text("$ORIGIN example.test.\n$TTL 300\n@ SOA ns hostmaster 1 2 3 4 5\n@ NS ns\n")
+    config = tmp_path / "tlsagen.toml"
+    config.write_text(
+        f'[defaults]\nstate = "{tmp_path / "state.json"}"\n'
+        f'[providers.dns]\ntype = "zonefile"\npath = "{zone}"\nzone = "example.test"\n'
+        '[[services]]\nname = "mail"\nhosts = ["mx.example.test"]\n'
+        f'cert = "{configured}"\nprobe = false\n'
+    )
+    log = tmp_path / "hook.log"
+    certbot.certonly("mail", "mx.example.test", "--deploy-hook", str(publish_hook(config, log)))
+    text = log.read_text()
+    assert "no service uses" not in text, text
+    key = material.read_source(str(real / "etc/live/mail/fullchain.pem"))
+    record = compute(key, Params(3, 1, 1)).to_text().split()[-1]
+    assert record in zone.read_text().replace("\n", "").replace(" ", "").lower(), text

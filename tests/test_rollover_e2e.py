@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed.acme import Certbot, Pebble
+from tests.testbed.acme import Certbot, Pebble, publish_hook
 from tests.testbed.model import DnsLab
 from tests.testbed.postfix import PostfixLab, start_postfix
 from tests.testbed.proc import binary
@@ -95,16 +95,7 @@ class Setup:
         return path
 
     def write_hook(self) -> Path:
-        """The deploy hook: tlsagen's standard output to the hook log, its standard error left
-        to certbot, which logs any as "Hook ran with error output"."""
-        tlsagen = Path(sys.executable).parent / "tlsagen"
-        hook = self.root / "deploy-hook.sh"
-        hook.write_text(
-            f"#!/bin/sh\n{tlsagen} publish --config {self.config} >> {self.hook_log}\n"
-            f'echo "exit $?" >> {self.hook_log}\n'
-        )
-        hook.chmod(0o755)
-        return hook
+        return publish_hook(self.config, self.hook_log, stderr_to_certbot=True)
 
     def hook_output(self) -> str:
         text = self.hook_log.read_text()
@@ -229,14 +220,7 @@ def test_certbot_without_deploy_warns_then_reuses_its_key(
         f"cert = '{certbot.lineage('plain')}'\nprobe = false\n"
     )
     log = tmp_path / "hook.log"
-    hook = tmp_path / "hook.sh"
-    tlsagen = Path(sys.executable).parent / "tlsagen"
-    hook.write_text(
-        f'#!/bin/sh\n{tlsagen} publish --config {config} >> {log} 2>&1\necho "exit $?" >> {log}\n'
-    )
-    hook.chmod(0o755)
-
-    certbot.certonly("plain", host, "--deploy-hook", str(hook))
+    certbot.certonly("plain", host, "--deploy-hook", str(publish_hook(config, log)))
     text = log.read_text()
     assert "exit 0" in text, text  # a first issuance: no record existed before, nothing late
     assert "reuse_key is not set" in text and "certbot reconfigure" in text

@@ -16,13 +16,14 @@ from tlsagen.config_values import (
     get_int,
     get_str,
     get_str_list,
+    refuse_same_file,
     refuse_shared_directories,
     resolve_path,
 )
 from tlsagen.errors import InputError, TlsagenError
 from tlsagen.provider import Endpoint, ProviderSettings, parse_endpoint
 from tlsagen.records import PROTOCOLS, Owner
-from tlsagen.tlsa import DEFAULT_PARAMS, Params
+from tlsagen.tlsa import DEFAULT_PARAMS, MatchingType, Params, Selector, Usage
 
 CONFIG_ENV = "TLSAGEN_CONFIG"
 SEARCH_PATH = (Path("tlsagen.toml"), Path("/etc/tlsagen/tlsagen.toml"))
@@ -132,10 +133,24 @@ def _table(value: Any, where: str) -> dict[str, Any]:
 
 
 def _params(values: list[str], where: str) -> tuple[Params, ...]:
+    """The parameter sets of a `params` list; each must be one tlsagen can compute records for."""
     try:
-        return tuple(Params.parse(text) for text in values)
+        parsed = tuple(Params.parse(text) for text in values)
     except TlsagenError as exc:
         raise InputError(f"{where} params: {exc}") from None
+    for text, chosen in zip(values, parsed, strict=True):
+        for kind, value, name in (
+            (Usage, chosen.usage, "usage"),
+            (Selector, chosen.selector, "selector"),
+            (MatchingType, chosen.matching_type, "matching type"),
+        ):
+            defined = [member.value for member in kind]
+            if value not in defined:
+                raise InputError(
+                    f"{where} params: '{text}': {name} {value} is not defined "
+                    f"(use {', '.join(map(str, defined))})"
+                )
+    return parsed
 
 
 def parse(data: Mapping[str, Any], path: Path) -> Config:
@@ -267,7 +282,6 @@ def _deploy(value: Any, where: str, base: Path) -> Deploy:
             'a list, e.g. ["systemctl", "reload", "postfix"])'
         )
     cert_path, key_path = resolve_path(cert, base), resolve_path(key, base)
-    if cert_path == key_path:
-        raise InputError(f"{where}: cert and key must be two different files")
+    refuse_same_file(cert_path, key_path, where)
     timeout = get_float(table, "timeout", where, DEFAULT_RELOAD_TIMEOUT)
     return Deploy(cert_path, key_path, tuple(reload), timeout)

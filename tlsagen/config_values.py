@@ -6,6 +6,7 @@ Shared by config.py and by every provider, so that all configuration errors read
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import grp
 import logging
@@ -133,6 +134,19 @@ def refuse_shared_directories(path: Path, what: str) -> None:
                 f"{what} {path}: directory {directory} belongs to user id {info.st_uid}, "
                 "neither root nor you, so that user could replace it; chown it or move the file"
             )
+
+
+def refuse_same_file(cert: Path, key: Path, where: str) -> None:
+    """InputError when `cert` and `key` are one file: the same path, or paths that lead to one
+    file through symbolic links (of the files or of directories above them) or hard links."""
+    same = os.path.realpath(cert) == os.path.realpath(key)
+    with contextlib.suppress(OSError):  # one of them does not exist (yet): not one file
+        same = same or os.path.samefile(cert, key)
+    if same:
+        raise InputError(
+            f"{where}: cert {cert} and key {key} are the same file; give two different files "
+            "(tlsagen writes the certificate and the key separately)"
+        )
 
 
 def _group_of_its_owner(info: os.stat_result) -> bool:

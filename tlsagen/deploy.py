@@ -1,13 +1,16 @@
 """Installing a certificate where the server reads it, and reloading the server.
 
-The deploy paths are written only by tlsagen. An install is a small transaction kept in files next
-to the deployed key, so that it survives a crash even without the state file:
+An install is a small transaction kept in files next to the deployed key, so that it survives a
+crash even without the state file:
 
-1. copy the files in place to FILE.tlsagen-previous, then write KEY.tlsagen-pending (the marker);
+1. keep what is at each deploy path, whatever it is: a file (parsable or not) is copied byte for
+   byte to FILE.tlsagen-previous with its mode and owner, a symbolic link is noted with its target,
+   and so is that nothing is there; then write KEY.tlsagen-pending (the marker, which holds these
+   notes);
 2. replace the certificate and the key, each atomically (the key with mode 0600);
 3. run the reload command (an argv list, no shell) with a timeout;
-4. on success remove the copies and the marker; on failure put the copies back (or remove the new
-   files when there were none), reload once more and report.
+4. on success remove the copies and the marker; on failure put back exactly what was there (and
+   remove the new files where nothing was), reload once more and report.
 
 A run that finds the marker (a crash between 1 and 4) rolls back the same way (`recover`); the
 rollover then installs the certificate again, as its gate has already passed.
@@ -17,18 +20,20 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from tlsagen import material
 from tlsagen.config import Deploy, Service
-from tlsagen.config_values import child_environment
+from tlsagen.config_values import child_environment, refuse_same_file
 from tlsagen.errors import DeployError, InputError
 from tlsagen.files import sync_directory, write_atomic
 
 PREVIOUS = ".tlsagen-previous"
 PENDING = ".tlsagen-pending"
+FILE, LINK, ABSENT = "file", "link", "absent"  # what the marker notes a deploy path held
 CERT_MODE, KEY_MODE = 0o644, 0o600
 _OUTPUT_TAIL = 400
 
@@ -160,27 +165,77 @@ def _write(deploy: Deploy, chain_pem: bytes, key_pem: bytes) -> None:
     write_atomic(deploy.cert, chain_pem, CERT_MODE, owner_of=deploy.cert)
 
 
-def _restore(deploy: Deploy) -> None:
-    """Put the copies back, or remove the new files when the install found none."""
-    kept = json.loads(_marker(deploy).read_text() or "{}").get("previous", False)
-    for path, mode in ((deploy.key, KEY_MODE), (deploy.cert, CERT_MODE)):
-        copy = _previous(path)
-        if kept and copy.exists():
-            write_atomic(path, _read_no_link(copy), mode, owner_of=copy)
-        elif not kept:
+def _paths(deploy: Deploy) -> dict[str, Path]:
+    return {"key": deploy.key, "cert": deploy.cert}
+
+
+def _keep(path: Path) -> dict[str, str]:
+    """Keep what is at `path` (see the module's step 1); the marker's note of it."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return {"was": ABSENT}
+    if stat.S_ISLNK(info.st_mode):
+        return {"was": LINK, "target": os.readlink(path)}
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"deploy path {path} is not a file; nothing was changed")
+    data, mode = _read_no_link(path)
+    write_atomic(_previous(path), data, mode, owner_of=path)
+    return {"was": FILE}
+
+
+def _notes(deploy: Deploy) -> dict[str, dict[str, str]]:
+    """The marker's notes of what each deploy path held before the install."""
+    marker = _marker(deploy)
+    try:
+        data = json.loads(marker.read_bytes())
+        kept = data.get("kept")
+        if kept is None:  # a marker of tlsagen 0.1: both copies, or nothing
+            was = FILE if data.get("previous") else ABSENT
+            kept = {role: {"was": was} for role in _paths(deploy)}
+        return {role: dict(kept[role]) for role in _paths(deploy)}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        raise DeployError(
+            f"{marker} is damaged: cannot tell what the interrupted install replaced; put back "
+            f"the {PREVIOUS} copies by hand, then remove {marker}"
+        ) from None
+
+
+def _put_link(path: Path, target: str) -> None:
+    temporary = path.with_name(f".{path.name}{PREVIOUS}.link")
+    temporary.unlink(missing_ok=True)
+    os.symlink(target, temporary)
+    os.replace(temporary, path)
+    sync_directory(path.parent)
+
+
+def _restore(deploy: Deploy) -> tuple[list[Path], list[Path]]:
+    """Put back what the install replaced: (the paths put back, those removed as none were)."""
+    back, removed = [], []
+    notes = _notes(deploy)
+    for role, path in _paths(deploy).items():
+        note = notes[role]
+        if note["was"] == FILE:
+            data, mode = _read_no_link(_previous(path))
+            write_atomic(path, data, mode, owner_of=_previous(path))
+            back.append(path)
+        elif note["was"] == LINK:
+            _put_link(path, note["target"])
+            back.append(path)
+        else:
             path.unlink(missing_ok=True)
+            removed.append(path)
+    return back, removed
 
 
-def _read_no_link(path: Path) -> bytes:
-    """A copy tlsagen made itself: never follow a link planted in its place."""
+def _read_no_link(path: Path) -> tuple[bytes, int]:
+    """A file's bytes and mode, never through a link planted in its place."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
-        raise DeployError(
-            f"cannot restore from {path} ({exc.strerror}); restore it by hand"
-        ) from None
+        raise DeployError(f"cannot read {path} ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as copy:
-        return copy.read()
+        return copy.read(), stat.S_IMODE(os.fstat(fd).st_mode)
 
 
 def _finish(deploy: Deploy) -> None:
@@ -190,40 +245,56 @@ def _finish(deploy: Deploy) -> None:
     sync_directory(deploy.key.parent)
 
 
-def _roll_back(deploy: Deploy) -> str | None:
-    """Put the previous files back and reload; the reload's error, if it failed too."""
-    _restore(deploy)
+def _roll_back(deploy: Deploy) -> tuple[str, bool]:
+    """Put back what was there and reload: (what became of it, in words; whether all went well)."""
+    try:
+        back, removed = _restore(deploy)
+    except (DeployError, OSError) as exc:
+        return (
+            f"putting the previous files back failed too ({exc}); they are still in the "
+            f"{PREVIOUS} copies beside {deploy.cert} and {deploy.key}: put them back by hand and "
+            f"remove {_marker(deploy)}"
+        ), False
+    if not back:
+        done = "the new files are removed again, as nothing was there before"
+    else:
+        done = "the previous files are back in place"
+        if removed:
+            done += f" ({', '.join(map(str, removed))} was not there before and is removed again)"
     try:
         reload(deploy)
-        failed = None
+        reloaded = True
+        done += " and the server was reloaded"
     except DeployError as exc:
-        failed = str(exc)
+        reloaded = False
+        done += f", but reloading failed too ({exc})"
     _finish(deploy)
-    return failed
-
-
-def _restored(failed: str | None) -> str:
-    if failed is None:
-        return "the previous files are back in place and the server was reloaded with them"
-    return f"the previous files are back in place, but reloading failed too ({failed})"
+    return done, reloaded
 
 
 def install(deploy: Deploy, files: Files) -> None:
     """Install `files` at the deploy paths and reload; on failure restore and raise DeployError."""
-    for path in (deploy.cert, deploy.key):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    old = _read_if_present(deploy.cert, deploy.key)
-    if old is not None:
-        write_atomic(_previous(deploy.key), old.key_pem, KEY_MODE, owner_of=deploy.key)
-        write_atomic(_previous(deploy.cert), old.chain_pem, CERT_MODE, owner_of=deploy.cert)
-    marker = json.dumps({"previous": old is not None, "installing": files.source})
+    refuse_same_file(deploy.cert, deploy.key, "deploy")
+    try:
+        for path in (deploy.cert, deploy.key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        kept = {role: _keep(path) for role, path in _paths(deploy).items()}
+    except (DeployError, OSError) as exc:
+        for path in (deploy.cert, deploy.key):
+            _previous(path).unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) else exc
+        raise DeployError(
+            f"cannot keep a copy of what is at {deploy.cert} and {deploy.key} ({reason}); "
+            "nothing was changed"
+        ) from None
+    marker = json.dumps({"installing": files.source, "kept": kept})
     write_atomic(_marker(deploy), marker.encode(), 0o600)
     try:
         _write(deploy, files.chain_pem, files.key_pem)
         reload(deploy)
     except (DeployError, OSError) as exc:
-        failed = _roll_back(deploy)
-        raise DeployError(f"deploying {files.source} failed: {exc}; {_restored(failed)}") from None
+        done, _ = _roll_back(deploy)
+        raise DeployError(f"deploying {files.source} failed: {exc}; {done}") from None
     _finish(deploy)
 
 
@@ -231,8 +302,8 @@ def recover(deploy: Deploy) -> str | None:
     """Roll back an install a crash interrupted: what was done, or None when none was pending."""
     if not _marker(deploy).exists():
         return None
-    failed = _roll_back(deploy)
-    message = f"an interrupted install to {deploy.cert} was rolled back: {_restored(failed)}"
-    if failed is not None:
+    done, well = _roll_back(deploy)
+    message = f"an interrupted install to {deploy.cert} was rolled back: {done}"
+    if not well:
         raise DeployError(message)
     return message

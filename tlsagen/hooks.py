@@ -42,18 +42,36 @@ class Renewal:
         return " ".join(self.domains) or str((*self.directories, *self.files)[0])
 
     def concerns(self, service: Service) -> bool:
-        """Whether the service reads its current key from this renewal's files."""
-        files = {_absolute(p) for p in self.files}
-        directories = {_absolute(p) for p in self.directories}
+        """Whether the service reads its current key from this renewal's files.
+
+        Paths are compared in every spelling their links give them, so that a symbolic link to
+        the lineage (or to a directory above it) names the same lineage.
+        """
+        files = {s for p in self.files for s in _spellings(p)}
+        directories = {s for p in self.directories for s in _spellings(p)}
         for source in (*service.current, *([service.private_key] if service.private_key else [])):
-            path = _absolute(Path(source))
-            if path in files or path in directories or path.parent in directories:
-                return True
+            for path in _spellings(Path(source)):
+                if path in files or path in directories or path.parent in directories:
+                    return True
         return False
 
 
-def _absolute(path: Path) -> Path:
-    return Path(os.path.abspath(path))  # no symlink resolution: live/ files are links
+_MAX_LINKS = 40  # as the kernel's ELOOP limit
+
+
+def _spellings(path: Path) -> set[Path]:
+    """`path` as given (absolute), with the directories above it resolved, and so again for each
+    link it leads to in turn. The last component is followed one link at a time, never resolved
+    at once: certbot's live/NAME/fullchain.pem is a link into archive/, yet belongs to live/NAME."""
+    found = {Path(os.path.abspath(path))}
+    current = Path(os.path.abspath(path))
+    for _ in range(_MAX_LINKS):
+        current = Path(os.path.realpath(current.parent)) / current.name
+        found.add(current)
+        if not current.is_symlink():
+            break
+        current = Path(os.path.abspath(current.parent / os.readlink(current)))
+    return found
 
 
 def from_environment(environ: Mapping[str, str]) -> Renewal | None:

@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from tlsagen.config_values import refuse_shared_directories
 from tlsagen.errors import UsageError
 from tlsagen.files import write_atomic
 
@@ -58,4 +59,5 @@ def write_new_key(path: Path, kind: str) -> None:
         serialization.NoEncryption(),
     )
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    refuse_shared_directories(path, "next key")
     write_atomic(path, pem, 0o600)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from tlsagen import deploy, hooks, material, policy, rollover
 from tlsagen.config import Service
+from tlsagen.config_values import refuse_shared_directories
 from tlsagen.errors import InputError, ProviderError, TlsagenError
 from tlsagen.provider import Endpoint
 from tlsagen.tlsa import Params, TLSAData, compute
@@ -93,6 +94,7 @@ def next_sources(service: Service, generated: Path | None) -> tuple[list[str], l
             )
     found += [str(path) for path, _ in hooks.next_key_files(service)]
     if generated is not None and generated.exists() and not service.next_keys:
+        refuse_shared_directories(generated, f"service {service.name}: next key")
         found.append(str(generated))
     return list(dict.fromkeys(found)), warnings
 

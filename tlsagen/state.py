@@ -18,10 +18,11 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tlsagen.config_values import MAX_INT, refuse_shared_directories
 from tlsagen.errors import ConflictError, InputError, TlsagenError
 from tlsagen.files import write_atomic
 from tlsagen.rollover import Live, Memory, Published
@@ -50,16 +51,29 @@ def next_key_path(state_path: Path, service: str) -> Path:
 # --- (de)serialisation ---------------------------------------------------------------------------
 
 
+# The gates add up to 2 x the largest TTL plus the margin (under 200 years) to these times.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _time(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError(f"time without a zone: {text}")
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"time {text} is not between 1970 and 9000")
     return value
+
+
+def _ttl(value: Any) -> int:
+    ttl = int(value)
+    if not 0 <= ttl <= MAX_INT:
+        raise ValueError(f"TTL {value} is not between 0 and {MAX_INT}")
+    return ttl
 
 
 def _memory(data: Mapping[str, Any]) -> Memory:
     published = {
-        TLSAData.from_text(item["record"]): Published(_time(item["since"]), int(item["ttl"]))
+        TLSAData.from_text(item["record"]): Published(_time(item["since"]), _ttl(item["ttl"]))
         for item in data.get("published", [])
     }
     live = data.get("live")
@@ -67,7 +81,7 @@ def _memory(data: Mapping[str, Any]) -> Memory:
         managed=bool(data.get("managed", False)),
         published=published,
         live=Live(str(live["keys"]), _time(live["since"])) if live else None,
-        ttl=int(data["ttl"]) if data.get("ttl") is not None else None,
+        ttl=_ttl(data["ttl"]) if data.get("ttl") is not None else None,
         ttl_until=_time(data["ttl_until"]) if data.get("ttl_until") else None,
     )
 
@@ -123,7 +137,9 @@ def render(memories: Mapping[str, Memory]) -> str:
 
 
 def load(path: Path) -> Memories:
-    """The memories in `path`; empty when the file does not exist."""
+    """The memories in `path`; empty when the file does not exist. Refused below a directory
+    another user may write to, as a configured file is: its times open the gates."""
+    refuse_shared_directories(path, "state file")
     try:
         text = path.read_bytes().decode("utf-8", errors="replace")  # damage is handled by parse
     except FileNotFoundError:
@@ -141,6 +157,7 @@ def _make_dir(path: Path) -> None:
             f"cannot create the state directory {path.parent} ({exc.strerror}); "
             "set [defaults] state to a writable path"
         ) from None
+    refuse_shared_directories(path, "state file")
 
 
 def save(path: Path, memories: Mapping[str, Memory]) -> None:

@@ -1,5 +1,6 @@
 """State files (tlsagen.state) on random, mutated and generated JSON: a damaged file is an empty
-state (with a warning), a newer version is refused with InputError, and nothing else escapes."""
+state (with a warning), a newer version is refused with InputError, and nothing else escapes;
+every state that is read can have its gates computed (no time or TTL that overflows them)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.mutations import mutated_text, reads_or_refuses
 from tlsagen import state
-from tlsagen.rollover import Live, Memory, Published
+from tlsagen.config_values import MAX_INT, MAX_SECONDS
+from tlsagen.rollover import Key, Live, Memory, Published, View, deploy_gate, observe, retire_gate
 from tlsagen.testing import record
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -37,6 +39,8 @@ JSON_SCALARS = (
     | st.floats()
     | st.text(max_size=10)
     | st.sampled_from(["2026-11-28T12:00:00+00:00", "2026-11-28T12:00:00", record("a").to_text()])
+    | st.sampled_from(["9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+14:00", "9000-01-01Z"])
+    | st.sampled_from([2**31 - 1, 2**31, 10**20, -1, 1e300])
 )
 JSON = st.recursive(
     JSON_SCALARS,
@@ -65,12 +69,44 @@ TEXT = (
 )
 
 
+def _published(since: str, ttl: object) -> str:
+    item = {"record": record("a").to_text(), "since": since, "ttl": ttl}
+    return json.dumps({"version": 1, "services": {"m": {"published": [item]}}})
+
+
 @FUZZ
 @given(text=TEXT)
+@example(text=_published("9999-12-31T23:59:59+00:00", 300))
+@example(text=_published("0001-01-01T00:00:00+00:00", 300))
+@example(text=_published("2026-11-28T12:00:00+00:00", 10**20))
+@example(text=json.dumps({"version": 1, "services": {"m": {"ttl": 10**20}}}))
+@example(
+    text=json.dumps(
+        {
+            "version": 1,
+            "services": {"m": {"live": {"keys": "a", "since": "9999-12-31T23:59:59+00:00"}}},
+        }
+    )
+)
 def test_state_text(text: str) -> None:
     memories = reads_or_refuses(state.parse, text, "fuzz")
     if memories is not None:
         assert state.parse(state.render(memories), "again") == memories
+        for memory in memories.values():
+            _compute_gates(memory)
+
+
+def _compute_gates(memory: Memory) -> None:
+    """Every gate over `memory`, at the latest time and with the largest margin and TTL a
+    configuration allows."""
+    for when in (NOW, datetime(9000, 1, 1, tzinfo=UTC)):  # the latest time a state holds
+        for found in memory.published:
+            key = Key("k", "fuzz", frozenset({found}))
+            deploy_gate(key, memory, when, MAX_SECONDS)
+            deploy_gate(key, memory, when, None)
+        retire_gate(memory, MAX_INT, when)
+        view = View(MAX_INT, (), None, served=frozenset(memory.published))
+        observe(memory, view, when)
 
 
 @pytest.fixture(scope="module")

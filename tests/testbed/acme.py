@@ -162,6 +162,21 @@ def recording_reload(log: Path, status: int = 0) -> list[str]:
     return [sys.executable, "-c", RECORDER, str(log), str(status)]
 
 
+def publish_hook(config: Path, log: Path, stderr_to_certbot: bool = False) -> Path:
+    """An executable deploy hook (LOG.sh) that runs `tlsagen publish --config CONFIG` and appends
+    its output, then `exit N`, to `log`. With `stderr_to_certbot`, only standard output goes to
+    `log`: standard error is left to certbot, which logs any as "Hook ran with error output"."""
+    tlsagen = Path(sys.executable).parent / "tlsagen"
+    hook = log.with_suffix(".sh")
+    errors = "" if stderr_to_certbot else " 2>&1"
+    hook.write_text(
+        f"#!/bin/sh\n{tlsagen} publish --config {config} >> {log}{errors}\n"
+        f'echo "exit $?" >> {log}\n'
+    )
+    hook.chmod(0o755)
+    return hook
+
+
 def reloads(log: Path) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tlsagen.cli.common import ConfigOption, JsonOption
+from tlsagen.cli.common import ConfigOption, JsonOption, finite_seconds
 from tlsagen.cli.monitoring import unknown_on_error
 from tlsagen.errors import InputError, UsageError
 
@@ -54,7 +54,10 @@ def check(
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds for each connection and DNS query.")
+        float,
+        typer.Option(
+            min=0.1, callback=finite_seconds, help="Seconds for each connection and DNS query."
+        ),
     ] = 10.0,
     workers: Annotated[int, typer.Option(min=1, help="Checks run at the same time.")] = 32,
     sig_margin: Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +20,15 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output (schema 1).")]
+
+
+def finite_seconds(value: float) -> float:
+    """A --timeout callback: NaN, infinity and more than MAX_SECONDS are usage errors (exit 2)."""
+    from tlsagen.config_values import MAX_SECONDS
+
+    if not math.isfinite(value) or value > MAX_SECONDS:
+        raise typer.BadParameter(f"expected a number of seconds up to {MAX_SECONDS:g}, not {value}")
+    return value
 
 
 def open_config(path: Path | None) -> tuple[Config, dict[str, Provider]]:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tlsagen.cli.common import ConfigOption
+from tlsagen.cli.common import ConfigOption, finite_seconds
 from tlsagen.errors import UsageError
 
 log = logging.getLogger("tlsagen")
@@ -29,7 +29,10 @@ def hook(
         ),
     ] = None,
     config: ConfigOption = None,
-    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the servers.")] = 300.0,
+    timeout: Annotated[
+        float,
+        typer.Option(min=0, callback=finite_seconds, help="Seconds to wait for the servers."),
+    ] = 300.0,
 ) -> None:
     """Run from an ACME client's hook script: publish (and stage) a renewed certificate."""
     from tlsagen import hooks

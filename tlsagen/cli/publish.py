@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tlsagen.cli.common import ConfigOption, JsonOption
+from tlsagen.cli.common import ConfigOption, JsonOption, finite_seconds
 from tlsagen.errors import LateKeyError
 
 if TYPE_CHECKING:
@@ -44,7 +44,10 @@ def publish(
     wait: Annotated[
         bool, typer.Option(help="Wait until every authoritative server serves the records.")
     ] = True,
-    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the servers.")] = 300.0,
+    timeout: Annotated[
+        float,
+        typer.Option(min=0, callback=finite_seconds, help="Seconds to wait for the servers."),
+    ] = 300.0,
 ) -> None:
     """Publish the planned TLSA records, then confirm every authoritative server serves them.
 

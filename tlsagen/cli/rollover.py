@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tlsagen.cli.common import ConfigOption, JsonOption
+from tlsagen.cli.common import ConfigOption, JsonOption, finite_seconds
 from tlsagen.errors import ChangesPending, ProviderError, UnsafeError, UsageError
 
 if TYPE_CHECKING:
@@ -27,7 +27,10 @@ ServiceArgument = Annotated[
     str | None, typer.Argument(metavar="SERVICE", help="One service (default: all).")
 ]
 TimeoutOption = Annotated[
-    float, typer.Option(min=0, help="Seconds to wait for every authoritative server.")
+    float,
+    typer.Option(
+        min=0, callback=finite_seconds, help="Seconds to wait for every authoritative server."
+    ),
 ]
 
 EMERGENCY_EFFECTS = (

@@ -20,7 +20,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TLSA
 import dns.ttl
 
-from tlsagen.errors import ProviderError
+from tlsagen.errors import InputError, ProviderError
 from tlsagen.records import Owner, RRset, rrset
 from tlsagen.tlsa import TLSAData
 from tlsagen_zonefile.lexer import Entry, Token, scan
@@ -129,14 +129,14 @@ class _Reader:
         for entry in entries:
             try:
                 if entry.named and entry.tokens[0].text.startswith("$"):
-                    state = self.directive(entry, state, depth)
+                    state = self.directive(path, entry, state, depth)
                 else:
                     state = self.record(path, entry, state)
             except (dns.exception.DNSException, ValueError) as exc:
                 raise ProviderError(f"{path}:{entry.line}: {exc}") from None
         return state
 
-    def directive(self, entry: Entry, state: _State, depth: int) -> _State:
+    def directive(self, path: Path, entry: Entry, state: _State, depth: int) -> _State:
         keyword, *args = (token.text for token in entry.tokens)
         keyword = keyword.upper()
         if keyword == "$ORIGIN" and len(args) == 1:
@@ -146,14 +146,26 @@ class _Reader:
         if keyword == "$INCLUDE" and len(args) in (1, 2):
             if depth >= MAX_INCLUDE_DEPTH:
                 raise ValueError(f"$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep")
-            path = self.base / args[0].strip('"')
+            included = self.included(path, entry, args[0])
             origin = _name(args[1], state.origin) if len(args) == 2 else state.origin
-            inner = scan(self.read(path), str(path))
-            self.run(path, inner, replace(state, origin=origin), depth + 1)
+            inner = scan(self.read(included), str(included))
+            self.run(included, inner, replace(state, origin=origin), depth + 1)
             return state  # an included file changes nothing in the file that includes it
         if keyword == "$GENERATE":
             return replace(state, last_name=None)  # not expanded: its names are unknown here
         raise ValueError(f"unsupported directive {' '.join([keyword, *args])}")
+
+    def included(self, path: Path, entry: Entry, name: str) -> Path:
+        """The file an $INCLUDE in `path` names: relative to the zone file's directory, and inside
+        it once links are resolved (whoever may write the zone file may not read others)."""
+        included = self.base / name.strip('"')
+        inside = self.base.resolve()
+        if not included.resolve().is_relative_to(inside):
+            raise InputError(
+                f"{path}:{entry.line}: $INCLUDE {name} is {included.resolve()}, outside the "
+                f"zone file's directory {inside}; move the file into it"
+            )
+        return included
 
     def record(self, path: Path, entry: Entry, state: _State) -> _State:
         tokens = list(entry.tokens)
