@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import dns.exception
 import dns.flags
 import dns.message
@@ -42,10 +44,8 @@ def ask(
     query = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
     query.flags &= ~dns.flags.RD
     try:
-        response, _ = dns.query.udp_with_fallback(
-            query, server.host, timeout, server.port, ignore_unexpected=True, ignore_errors=True
-        )
-    except (dns.exception.DNSException, OSError) as exc:
+        response = udp_then_tcp(query, server, timeout)
+    except ProviderError as exc:
         raise ProviderError(
             f"server {server} did not answer for {name} {rdtype.name}: {exc}"
         ) from None
@@ -55,6 +55,38 @@ def ask(
             f"for {name} {rdtype.name}"
         )
     return response
+
+
+def udp_then_tcp(
+    query: dns.message.Message, server: Endpoint, timeout: float
+) -> dns.message.Message:
+    """The answer over UDP, over TCP when it comes truncated; `timeout` bounds the two together
+    (dnspython's udp_with_fallback gives each its own). Every failure is a ProviderError, a TCP
+    connection closed without an answer (BIND and Unbound at their TCP client limit) included.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        try:
+            return dns.query.udp(
+                query,
+                server.host,
+                timeout,
+                server.port,
+                ignore_unexpected=True,
+                ignore_errors=True,
+                raise_on_truncation=True,
+            )
+        except dns.message.Truncated:
+            pass
+        return dns.query.tcp(query, server.host, max(deadline - time.monotonic(), 0), server.port)
+    except EOFError:
+        raise ProviderError(
+            "it closed the TCP connection without an answer (at its TCP client limit?)"
+        ) from None
+    except OSError as exc:
+        raise ProviderError(exc.strerror or str(exc)) from None
+    except dns.exception.DNSException as exc:
+        raise ProviderError(str(exc) or type(exc).__name__) from None
 
 
 def tlsa_at(server: Endpoint, owner: Owner, timeout: float = 3.0) -> RRset | None:

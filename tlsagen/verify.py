@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from tlsagen.errors import UsageError
 from tlsagen.material import spki_of_certificate
+from tlsagen.text import escaped
 from tlsagen.tlsa import MatchingType, Selector, TLSAData, Usage, digest
 
 MATCH = "match"
@@ -131,7 +132,7 @@ class _Chain:
         if depth not in self._parsed:
             try:
                 self._parsed[depth] = x509.load_der_x509_certificate(self.ders[depth])
-            except ValueError as exc:
+            except (ValueError, x509.InvalidVersion) as exc:
                 raise ValueError(
                     f"the certificate at depth {depth} cannot be read ({exc})"
                 ) from None
@@ -196,7 +197,7 @@ def _check_below(record: TLSAData, certs: _Chain, depth: int, name: str, now: da
     if not any(name_matches(name, pattern) for pattern in names):
         raise ValueError(
             f"the anchor matched, but {name} is not among the leaf's names "
-            f"({', '.join(names) or 'none'})"
+            f"({escaped(', '.join(names)) or 'none'})"
         )
 
 

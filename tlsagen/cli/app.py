@@ -12,6 +12,7 @@ import typer
 from tlsagen import __version__
 from tlsagen.cli import check, generate, hook, plan, providers, publish, rollover
 from tlsagen.errors import TlsagenError
+from tlsagen.text import escaped
 
 app = typer.Typer(
     name="tlsagen",
@@ -91,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         if message:
             print(message, file=sys.stderr)
         return 2
-    except typer.Abort:  # click's name for KeyboardInterrupt
+    except typer.Abort as exc:  # click's name for KeyboardInterrupt, and for any EOFError
+        if isinstance(exc.__cause__, EOFError):  # not Ctrl-C: a bug (a closed socket, a pipe)
+            return _internal_error(exc.__cause__, debug)
         print("error: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exc:
@@ -102,18 +105,22 @@ def main(argv: list[str] | None = None) -> int:
     except TlsagenError as exc:
         if debug:
             traceback.print_exc()
-        print(f"{exc.label}: {exc}", file=sys.stderr)
+        print(f"{exc.label}: {escaped(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        print(
-            f"error: internal error ({type(exc).__name__}: {exc}); "
-            "run again with --debug for the traceback and report it",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal_error(exc, debug)
     return code if isinstance(code, int) else 0
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    print(
+        f"error: internal error ({type(exc).__name__}: {escaped(str(exc))}); "
+        "run again with --debug for the traceback and report it",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def run() -> None:

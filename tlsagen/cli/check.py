@@ -188,6 +188,7 @@ def _offline(
     from tlsagen import material
     from tlsagen.check import Target, check_chain
     from tlsagen.records import host_name
+    from tlsagen.text import escaped
     from tlsagen.tlsa import TLSAData
     from tlsagen.verify import reference_names
 
@@ -199,7 +200,9 @@ def _offline(
         if not names:
             raise UsageError(f"{path}: the certificate names no host; give --name")
         name = names[0]
-        log.info("checking as %s, the certificate's first name (give --name to choose)", name)
+        log.info(
+            "checking as %s, the certificate's first name (give --name to choose)", escaped(name)
+        )
     records = [TLSAData.from_text(text) for text in texts] if texts else None
     target = Target(host_name(name), port, False, label=str(path))
     return check_chain(found.chain, str(path), target, records, settings)
