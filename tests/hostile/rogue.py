@@ -143,6 +143,9 @@ class RogueDns:
                 conn.sendall(len(junk).to_bytes(2, "big") + junk)
                 return
             answer = _plain_answer(dns.message.from_wire(wire, keyring=False)).to_wire()
+            if self.behaviour in (STUB, OTHER_OWNERS):
+                conn.sendall(len(answer).to_bytes(2, "big") + answer)
+                return
             answer += bytes(PADDING)  # enough to outlast any limit, a byte at a time
             for byte in len(answer).to_bytes(2, "big") + answer:  # DRIPPING, UPDATE_DRIP
                 if self.closed.wait(DRIP):

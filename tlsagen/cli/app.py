@@ -54,7 +54,7 @@ def _global(
 class _StderrFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = {logging.WARNING: "warning: ", logging.ERROR: "error: "}.get(record.levelno, "")
-        return prefix + record.getMessage()
+        return prefix + _lines(record.getMessage())
 
 
 def _configure_logging(debug: bool) -> None:
@@ -105,18 +105,24 @@ def main(argv: list[str] | None = None) -> int:
     except TlsagenError as exc:
         if debug:
             traceback.print_exc()
-        print(f"{exc.label}: {escaped(str(exc))}", file=sys.stderr)
+        print(f"{exc.label}: {_lines(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         return _internal_error(exc, debug)
     return code if isinstance(code, int) else 0
 
 
+def _lines(message: str) -> str:
+    """`message` with what could drive a terminal escaped, its line breaks kept (a check
+    command's output, for one, is quoted line by line)."""
+    return "\n".join(escaped(line) for line in message.split("\n"))
+
+
 def _internal_error(exc: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exception(exc)
     print(
-        f"error: internal error ({type(exc).__name__}: {escaped(str(exc))}); "
+        f"error: internal error ({type(exc).__name__}: {_lines(str(exc))}); "
         "run again with --debug for the traceback and report it",
         file=sys.stderr,
     )
