@@ -79,9 +79,10 @@ def _other_owners(query: dns.message.Message) -> dns.message.Message:
 class RogueDns:
     """A DNS server on a free loopback port (UDP and TCP) that behaves as `behaviour` says."""
 
-    def __init__(self, behaviour: str) -> None:
+    def __init__(self, behaviour: str, udp_delay: float = 0.0) -> None:
         assert behaviour in DNS_BEHAVIOURS, behaviour
         self.behaviour = behaviour
+        self.udp_delay = udp_delay  # seconds before each answer over UDP
         self.port = free_port()
         self.tcp_connections = 0
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -106,6 +107,8 @@ class RogueDns:
             try:
                 wire, peer = self.udp.recvfrom(65535)
             except OSError:
+                return
+            if self.closed.wait(self.udp_delay):
                 return
             with suppress(OSError, dns.exception.DNSException):
                 self.udp.sendto(self._udp_answer(dns.message.from_wire(wire)), peer)
@@ -154,8 +157,8 @@ class RogueDns:
 
 
 @contextmanager
-def rogue_dns(behaviour: str) -> Iterator[RogueDns]:
-    server = RogueDns(behaviour)
+def rogue_dns(behaviour: str, udp_delay: float = 0.0) -> Iterator[RogueDns]:
+    server = RogueDns(behaviour, udp_delay)
     try:
         yield server
     finally:

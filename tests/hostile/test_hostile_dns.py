@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import base64
 import secrets
-import time
 from pathlib import Path
 
-import dns.message
-import dns.rrset
 import pytest
 
 from tests.hostile.conftest import Hostile
@@ -26,9 +23,6 @@ from tests.hostile.rogue import (
     rogue_mail,
     run_bounded,
 )
-from tlsagen.errors import ProviderError
-from tlsagen.lookup import Resolver
-from tlsagen.provider import Endpoint
 
 ROOT = Path(__file__).parents[2]
 CERT = ROOT / "docs/examples/mx.example.com/fullchain.pem"
@@ -63,45 +57,6 @@ def test_records_for_other_owners_are_not_used(hostile: Hostile) -> None:
     assert mail.connections == 0
     assert "victim" not in run.out + run.err
     assert "hostile.test. has no MX records" in run.err, run.err
-
-
-def answer_of(query: str, rdtype: str, *rrsets: tuple[str, str, str]) -> dns.message.Message:
-    response = dns.message.make_response(dns.message.make_query(query, rdtype))
-    for owner, kind, data in rrsets:
-        response.answer.append(dns.rrset.from_text(owner, 60, "IN", kind, data))
-    return response
-
-
-@pytest.mark.parametrize(
-    ("rrsets", "expected"),
-    [
-        ([("other.test.", "A", "192.0.2.9")], []),
-        ([("a.test.", "CNAME", "b.test."), ("b.test.", "A", "192.0.2.1")], ["192.0.2.1"]),
-        ([("a.test.", "CNAME", "b.test."), ("c.test.", "A", "192.0.2.9")], []),
-        ([("a.test.", "CNAME", "b.test."), ("b.test.", "CNAME", "a.test.")], []),
-        ([("other.test.", "A", "192.0.2.9"), ("a.test.", "A", "192.0.2.1")], ["192.0.2.1"]),
-    ],
-    ids=["other owner", "CNAME chain", "CNAME to elsewhere", "CNAME loop", "both"],
-)
-def test_a_resolver_answer_is_used_for_the_name_asked_only(
-    monkeypatch: pytest.MonkeyPatch, rrsets: list[tuple[str, str, str]], expected: list[str]
-) -> None:
-    resolver = Resolver(Endpoint("127.0.0.1", 53), 1.0)
-    reply = answer_of("a.test.", "A", *rrsets)
-    monkeypatch.setattr(resolver, "_send", lambda *args, **kwargs: reply)
-    assert resolver.query("a.test.", "A").values() == expected
-
-
-def test_udp_then_tcp_share_one_deadline() -> None:
-    from tlsagen.dns import udp_then_tcp
-
-    query = dns.message.make_query("mx.hostile.test.", "TLSA")
-    with rogue_dns(DRIPPING) as server:
-        endpoint = Endpoint("127.0.0.1", server.port)
-        started = time.monotonic()
-        with pytest.raises(ProviderError):
-            udp_then_tcp(query, endpoint, 1.5)
-        assert time.monotonic() - started < 2.0
 
 
 # --- an RFC 2136 primary -------------------------------------------------------------------------
