@@ -101,7 +101,8 @@ def tlsa_at(server: Endpoint, owner: Owner, timeout: float = 3.0) -> RRset | Non
 
 def soa_serial(server: Endpoint, zone: str, timeout: float = 3.0) -> int | None:
     response = ask(server, zone, dns.rdatatype.SOA, timeout)
+    apex = dns.name.from_text(zone)
     for answer in response.answer:
-        if answer.rdtype == dns.rdatatype.SOA:
+        if answer.rdtype == dns.rdatatype.SOA and answer.name == apex:
             return int(answer[0].serial)
     return None

@@ -50,7 +50,10 @@ def check(
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds for each connection and DNS query.")
+        float,
+        typer.Option(
+            min=0.1, help="Seconds for each DNS query, and for all handshakes with one address."
+        ),
     ] = 10.0,
     workers: Annotated[int, typer.Option(min=1, help="Checks run at the same time.")] = 32,
     sig_margin: Annotated[
