@@ -8,8 +8,10 @@ and reports its peak memory (the child's own rusage, from wait4).
 
 from __future__ import annotations
 
+import base64
 import datetime
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -36,6 +38,9 @@ from cryptography.x509.oid import NameOID
 
 from tests.testbed.ports import free_port
 
+ROOT = Path(__file__).parents[2]
+CERT = ROOT / "docs/examples/mx.example.com/fullchain.pem"
+NEXT_KEY = ROOT / "docs/examples/next.key"
 DRIP = 0.3  # seconds between two bytes of a dripping server
 PADDING = 512  # bytes a dripping DNS server adds to its answer
 LOOPBACK = "127.0.0.1"
@@ -283,6 +288,29 @@ def self_signed(directory: Path, name: str, version: int = 2) -> tuple[Path, Pat
         )
     )
     return cert_path, key_path
+
+
+def site(
+    directory: Path, server: str, timeout: float, defaults: str = "", service: str = ""
+) -> Path:
+    """A configuration whose one service (mx.hostile.test) publishes through an RFC 2136 primary
+    at `server` (a rogue), with more lines for [defaults] and the service."""
+    key = directory / "tsig.key"
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    key.write_text(f'key "tlsagen." {{\n\talgorithm hmac-sha256;\n\tsecret "{secret}";\n}};\n')
+    next_key = directory / "next.key"
+    next_key.write_bytes(NEXT_KEY.read_bytes())
+    for private in (key, next_key):
+        private.chmod(0o600)
+    config = directory / "tlsagen.toml"
+    config.write_text(
+        f"[defaults]\nttl = 60\nstate = '{directory / 'state.json'}'\n{defaults}\n"
+        f"[providers.rogue]\ntype = 'rfc2136'\nserver = '{server}'\nzone = 'hostile.test'\n"
+        f"key-file = '{key}'\nnameservers = ['{server}']\ntimeout = {timeout}\n\n"
+        f"[[services]]\nname = 'mail'\nhosts = ['mx.hostile.test']\ncert = '{CERT}'\n"
+        f"next-key = '{next_key}'\n{service}"
+    )
+    return config
 
 
 # --- running the CLI -----------------------------------------------------------------------------

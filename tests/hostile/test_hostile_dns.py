@@ -5,8 +5,6 @@ Each run is a process of its own with a wall-clock limit and its peak memory mea
 
 from __future__ import annotations
 
-import base64
-import secrets
 from pathlib import Path
 
 import pytest
@@ -22,11 +20,9 @@ from tests.hostile.rogue import (
     rogue_dns,
     rogue_mail,
     run_bounded,
+    site,
 )
 
-ROOT = Path(__file__).parents[2]
-CERT = ROOT / "docs/examples/mx.example.com/fullchain.pem"
-NEXT_KEY = ROOT / "docs/examples/next.key"
 TIMEOUT = 1.0  # check --timeout, and the provider's timeout
 LIMIT = 20.0  # seconds a run may take: a few queries of TIMEOUT each, retries, Python's start
 
@@ -62,23 +58,6 @@ def test_records_for_other_owners_are_not_used(hostile: Hostile) -> None:
 # --- an RFC 2136 primary -------------------------------------------------------------------------
 
 
-def site(tmp_path: Path, server: str) -> Path:
-    """A configuration whose one service publishes through the rogue server."""
-    key = tmp_path / "tsig.key"
-    secret = base64.b64encode(secrets.token_bytes(32)).decode()
-    key.write_text(f'key "tlsagen." {{\n\talgorithm hmac-sha256;\n\tsecret "{secret}";\n}};\n')
-    key.chmod(0o600)
-    config = tmp_path / "tlsagen.toml"
-    config.write_text(
-        f"[defaults]\nttl = 60\nstate = '{tmp_path / 'state.json'}'\n\n"
-        f"[providers.rogue]\ntype = 'rfc2136'\nserver = '{server}'\nzone = 'hostile.test'\n"
-        f"key-file = '{key}'\nnameservers = ['{server}']\ntimeout = {TIMEOUT}\n\n"
-        f"[[services]]\nname = 'mail'\nhosts = ['mx.hostile.test']\ncert = '{CERT}'\n"
-        f"next-key = '{NEXT_KEY}'\n"
-    )
-    return config
-
-
 PRIMARY_FAULTS = {
     ("plan", "truncated over UDP, then TCP closed without an answer"): CLOSE,
     ("plan", "answer over TCP dripped, one byte at a time"): DRIPPING,
@@ -92,7 +71,7 @@ def test_a_rogue_primary_is_a_dns_failure(
     command: str, fault: str, hostile: Hostile, tmp_path: Path
 ) -> None:
     with rogue_dns(PRIMARY_FAULTS[(command, fault)]) as server:
-        config = site(tmp_path, server.address())
+        config = site(tmp_path, server.address(), TIMEOUT)
         run = run_bounded(command, "--config", config, "--json", limit=LIMIT * 2)
     hostile.expect("RFC 2136 primary", fault, command, run, 4, LIMIT)
     assert server.address() in run.err, run.err

@@ -20,14 +20,12 @@ from tests.hostile.rogue import (
     rogue_mail,
     run_bounded,
     self_signed,
+    site,
 )
 from tlsagen.rollover import Memory
 from tlsagen.slots import PROBE_TIMEOUT
 from tlsagen.state import render
 
-ROOT = Path(__file__).parents[2]
-CERT = ROOT / "docs/examples/mx.example.com/fullchain.pem"
-NEXT_KEY = ROOT / "docs/examples/next.key"
 TIMEOUT = 2.0  # check --timeout
 LIMIT = 15.0  # seconds a run may take: TIMEOUT, a few stub DNS queries, Python's start
 
@@ -149,23 +147,10 @@ def test_rollover_advance_holds_the_lock_no_longer_than_its_probe_timeout(
     resolver: RogueDns, hostile: Hostile, tmp_path: Path
 ) -> None:
     """The probe runs under the state lock: a dripping server must not keep it there."""
-    key = tmp_path / "tsig.key"
-    key.write_text('key "tlsagen." {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0";\n};\n')
-    key.chmod(0o600)
-    next_key = tmp_path / "next.key"
-    next_key.write_bytes(NEXT_KEY.read_bytes())
-    next_key.chmod(0o600)
     with rogue_mail(dripping_smtp) as server:
-        config = tmp_path / "tlsagen.toml"
-        config.write_text(
-            f"[defaults]\nttl = 60\nstate = '{tmp_path / 'state.json'}'\n"
-            f"resolver = '{resolver.address()}'\n\n"
-            f"[providers.stub]\ntype = 'rfc2136'\nserver = '{resolver.address()}'\n"
-            f"zone = 'hostile.test'\nkey-file = '{key}'\nnameservers = ['{resolver.address()}']\n"
-            f"timeout = {TIMEOUT}\n\n"
-            f"[[services]]\nname = 'mail'\nhosts = ['mx.hostile.test']\nports = [{server.port}]\n"
-            f"starttls = 'smtp'\ncert = '{CERT}'\nnext-key = '{next_key}'\n"
-        )
+        defaults = f"resolver = '{resolver.address()}'\n"
+        service = f"ports = [{server.port}]\nstarttls = 'smtp'\n"
+        config = site(tmp_path, resolver.address(), TIMEOUT, defaults, service)
         (tmp_path / "state.json").write_text(render({"mail": Memory(managed=True)}))
         run = run_bounded("rollover", "advance", "--config", config, limit=PROBE_TIMEOUT * 4)
     fault, limit = "greeting dripped, under rollover", PROBE_TIMEOUT + LIMIT
