@@ -9,7 +9,9 @@ import dns.message
 import dns.rrset
 import pytest
 
+from tests.helpers import Cli
 from tests.hostile.rogue import DRIPPING, rogue_dns
+from tlsagen import provider
 from tlsagen.dns import udp_then_tcp
 from tlsagen.errors import ProviderError
 from tlsagen.lookup import Resolver
@@ -66,3 +68,26 @@ def test_udp_then_tcp_share_one_deadline() -> None:
 )
 def test_remote_text_is_escaped(text: str, shown: str) -> None:
     assert escaped(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "said"),
+    [
+        (EOFError("EOF"), 1, "error: internal error (EOFError: EOF)"),
+        (KeyboardInterrupt(), 130, ""),  # typer 0.2x says nothing, others "error: interrupted"
+        (ProviderError("from \x1b[31mafar"), 4, "error: from \\x1b[31mafar"),
+    ],
+)
+def test_only_ctrl_c_is_an_interrupt(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: int, said: str
+) -> None:
+    """click turns any EOFError into its Abort, as for Ctrl-C: tlsagen tells them apart."""
+
+    def fail() -> dict[str, str]:
+        raise raised
+
+    monkeypatch.setattr(provider, "installed", fail)
+    run = cli("providers")
+    assert run.code == code
+    assert said in run.err, run.err
+    assert code == 130 or "interrupted" not in run.err, run.err
