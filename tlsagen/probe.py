@@ -182,7 +182,7 @@ def fetch(
                 _starttls(sock, protocol, deadline)
         except TimeoutError:
             raise ProbeError(
-                "starttls", f"the {protocol} exchange did not end within {timeout:g} s"
+                "starttls", f"the {protocol} exchange did not end within {timeout:.1f} s"
             ) from None
         except OSError as exc:
             raise ProbeError("starttls", f"{protocol} exchange failed: {exc}") from None
@@ -199,7 +199,9 @@ def fetch(
         except ssl.SSLError as exc:
             raise ProbeError("tls", f"TLS handshake failed: {exc.reason or exc}") from None
         except TimeoutError:
-            raise ProbeError("tls", f"the TLS handshake did not end within {timeout:g} s") from None
+            raise ProbeError(
+                "tls", f"the TLS handshake did not end within {timeout:.1f} s"
+            ) from None
         except OSError as exc:
             raise ProbeError("tls", f"TLS handshake failed: {exc}") from None
 
@@ -210,14 +212,14 @@ def fetch_each_key(
     """One handshake per key type the server offers, all within `timeout` seconds; the error
     that stopped probing, if any."""
     deadline = time.monotonic() + timeout
-    served = []
+    served: list[Served] = []
     try:
         for key_type in KEY_CIPHERS:
             try:
                 served.append(fetch(address, port, sni, protocol, key_type, _left(deadline)))
             except ProbeError as exc:
                 if exc.stage != "tls" or time.monotonic() >= deadline:
-                    return served, exc
+                    raise
         if not served:
             served.append(fetch(address, port, sni, protocol, None, _left(deadline)))
     except ProbeError as exc:
