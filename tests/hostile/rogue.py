@@ -3,7 +3,7 @@
 A rogue DNS server answers UDP and TCP on one port with what its `behaviour` says; a rogue mail
 server runs one script per connection. Both live in threads of the test process and stop with
 their `with` block. `run_bounded` runs `tlsagen` as a process of its own under a wall-clock limit
-and reports its peak memory (the child's own rusage, from wait4).
+and reports its peak memory (its own VmHWM).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dns.exception
@@ -44,7 +44,17 @@ NEXT_KEY = ROOT / "docs/examples/next.key"
 DRIP = 0.3  # seconds between two bytes of a dripping server
 PADDING = 512  # bytes a dripping DNS server adds to its answer
 LOOPBACK = "127.0.0.1"
-RUN = [sys.executable, "-c", "from tlsagen.cli.app import run; run()"]
+PEAK_ENV = "TLSAGEN_TEST_PEAK"  # where a run writes its peak memory (VmHWM, KiB) as it exits
+RUN = [
+    sys.executable,
+    "-c",
+    "import atexit, os\n"
+    "def peak():\n"
+    "    status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+    f"    open(os.environ['{PEAK_ENV}'], 'w').write(status)\n"
+    "atexit.register(peak)\n"
+    "from tlsagen.cli.app import run; run()",
+]
 
 # What a rogue DNS server does with each query.
 STUB = "stub"  # a plain answer: A 127.0.0.1 for every name, nothing else
@@ -328,26 +338,29 @@ class Bounded:
 
 
 def run_bounded(*args: str | Path, limit: float) -> Bounded:
-    """`tlsagen ARGS...` as its own process, killed after `limit` seconds (AssertionError then)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.monotonic()
-        process = subprocess.Popen([*RUN, *map(str, args)], stdout=out, stderr=err)
-        timer = threading.Timer(limit, process.send_signal, (signal.SIGKILL,))
-        timer.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            timer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        seconds = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        found = Bounded(
-            process.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            seconds,
-            usage.ru_maxrss / 1024,  # KiB on Linux
-        )
+    """`tlsagen ARGS...` as its own process, killed after `limit` seconds (AssertionError then).
+
+    Its peak memory is its own VmHWM, written as it exits: a child's rusage would count the
+    memory of the test process it was forked from."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {name: Path(tmp) / name for name in ("out", "err", "peak")}
+        with files["out"].open("wb") as out, files["err"].open("wb") as err:
+            started = time.monotonic()
+            process = subprocess.Popen(
+                [*RUN, *map(str, args)],
+                stdout=out,
+                stderr=err,
+                env={**os.environ, PEAK_ENV: str(files["peak"])},
+            )
+            try:
+                process.wait(limit)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            seconds = time.monotonic() - started
+        texts = {
+            name: path.read_text(errors="replace") for name, path in files.items() if path.exists()
+        }
+    found = Bounded(process.returncode, texts["out"], texts["err"], seconds, 0.0)
     assert found.code != -signal.SIGKILL, f"tlsagen {args} ran over {limit} s: {found.err}"
-    return found
+    return replace(found, max_rss_mib=int(texts["peak"]) / 1024)  # KiB
