@@ -1,12 +1,15 @@
-"""Run every fault test (tests/faults, the long ones included) and write docs/reliability.md from
-what each one recorded: the fault, the provider, the step, the outcome, the data lost.
+"""Run every fault test (tests/faults, the long ones included) and every hostile-server test
+(tests/hostile), and write docs/reliability.md from what each one recorded: the fault, the
+provider, the step, the outcome, the data lost; the rogue server, its fault, the command, the
+outcome, the time it ended within.
 
 Run from the repository root, where the test servers can start (a few minutes):
 
-    python scripts/reliability_table.py [--output docs/reliability.md] [PYTEST_ARGS...]
+    python scripts/reliability_table.py [--output FILE] [--only hostile] [PYTEST_ARGS...]
 
-Nothing is written unless every fault test passes (or fails as marked: xfail).
-tests/faults/test_reliability_doc.py fails when a fault test is missing from the page.
+`--only hostile` runs the hostile-server tests alone and rewrites only their section, keeping the
+rest of the page as it is. Nothing is written unless every test run passes (or fails as marked:
+xfail). tests/faults/test_reliability_doc.py fails when a test is missing from the page.
 """
 
 from __future__ import annotations
@@ -53,6 +56,21 @@ INSYNC poll.
 """
 
 
+HOSTILE_HEADING = "## Hostile servers"
+HOSTILE_INTRO = f"""
+{HOSTILE_HEADING}
+
+From the hostile-server tests in `tests/hostile/`. Each row is one run of the real CLI, as a
+process of its own, against a rogue server on loopback (`tests/hostile/rogue.py`): a resolver or
+an RFC 2136 primary that closes TCP connections without an answer, drips its answer a byte at a
+time, sends garbage or records for other owners; an SMTP or IMAP server that never ends its
+greeting, drips it, sends escape sequences, refuses STARTTLS or serves a certificate that cannot
+be parsed. Every row was checked: the **exit code** is the documented one, a failure says so in
+one `error:` line without a traceback, the run **ended within** the time shown (the test kills it
+past twice that), and its peak memory (its own max RSS) stayed under 100 MiB.
+"""
+
+
 def outcome(code: Any) -> str:
     if isinstance(code, str):
         return f"exit {code}"
@@ -92,24 +110,46 @@ def render(rows: list[dict[str, Any]], gaps: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_hostile(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        HOSTILE_INTRO,
+        "| server | fault | command | outcome | ended within | test |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows, key=lambda r: (r["server"], r["command"], r["fault"])):
+        lines.append(
+            f"| {row['server']} | {row['fault']} | `tlsagen {row['command']}` | "
+            f"{outcome(row['code'])} | {row['limit']:g} s | `{row['id']}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", type=Path, default=ROOT / "docs/reliability.md")
+    parser.add_argument("--only", choices=["hostile"], help="run and rewrite only this section")
     args, pytest_args = parser.parse_known_args()
+    suites = ["tests/hostile"] if args.only else ["tests/faults", "tests/hostile"]
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "faults.jsonl"
         env = {**os.environ, LOG_ENV: str(log), FULL_ENV: "1"}
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/faults"]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites]
         command.append("--ignore=tests/faults/test_reliability_doc.py")  # checks what this writes
         done = subprocess.run([*command, *pytest_args], cwd=ROOT, env=env, check=False)
         if done.returncode != 0:
             print("fault tests failed: docs/reliability.md not written", file=sys.stderr)
             return done.returncode
         entries = [json.loads(line) for line in log.read_text().splitlines()]
-    rows = [entry for entry in entries if "xfail" not in entry]
+    hostile = [entry for entry in entries if "server" in entry]
+    rows = [entry for entry in entries if "xfail" not in entry and "server" not in entry]
     gaps = [entry for entry in entries if "xfail" in entry]
-    args.output.write_text(render(rows, gaps))
-    print(f"wrote {args.output}: {len(rows)} faults, {len(gaps)} known gaps")
+    if args.only:
+        faults = args.output.read_text().split(f"\n{HOSTILE_HEADING}\n")[0].rstrip("\n") + "\n"
+    else:
+        faults = render(rows, gaps)
+    args.output.write_text(faults + render_hostile(hostile))
+    counts = f"{len(rows)} faults, {len(hostile)} hostile-server runs, {len(gaps)} known gaps"
+    print(f"wrote {args.output}: {counts}")
     return 0
 
 

@@ -96,7 +96,7 @@ def test_other_servfails_are_indeterminate(monkeypatch: pytest.MonkeyPatch, ede:
 
 
 def test_no_answer_is_indeterminate(monkeypatch: pytest.MonkeyPatch) -> None:
-    answer = classify(monkeypatch, dns.exception.Timeout())
+    answer = classify(monkeypatch, ProviderError("The DNS operation timed out."))
     assert answer.status == INDETERMINATE
     assert "no answer from resolver 127.0.0.1:53" in answer.detail
 

@@ -132,9 +132,13 @@ def test_the_progress_names_the_servers_still_missing(
     loaded = load(site.write())
     providers = engine.open_providers(loaded, ["dns"])
     plan = engine.make_plan(loaded, providers, datetime.now(UTC))
-    engine.apply(plan, providers)
     seen: list[list[str]] = []
-    os.kill(secondary.pid, signal.SIGSTOP)  # it lags for a second
+    os.kill(secondary.pid, signal.SIGSTOP)  # it lags: stopped before the NOTIFY reaches it
+    try:
+        engine.apply(plan, providers)
+    except BaseException:
+        os.kill(secondary.pid, signal.SIGCONT)
+        raise
     timer = threading.Timer(1.5, os.kill, (secondary.pid, signal.SIGCONT))
     timer.start()
     try:

@@ -48,6 +48,7 @@ from tlsagen.material import Material, describe_key, spki_of_certificate
 from tlsagen.probe import ProbeError, Served, fetch_each_key, starttls_for
 from tlsagen.provider import Endpoint
 from tlsagen.records import Malformed, Owner
+from tlsagen.text import escaped
 from tlsagen.tlsa import MatchingType, TLSAData, digest, matches_key
 from tlsagen.verify import MatchResult, match, unusable
 
@@ -307,7 +308,7 @@ class _Run:
 def _key_type(der: bytes) -> str:
     try:
         return describe_key(x509.load_der_x509_certificate(der).public_key(), "leaf")[0]
-    except (ValueError, UnsupportedAlgorithm, InputError):
+    except (ValueError, UnsupportedAlgorithm, InputError, x509.InvalidVersion):
         return "unknown key"
 
 
@@ -482,10 +483,23 @@ def _live_problems(host: HostReport, found: _Found) -> None:
             stop = " (DANE senders will not deliver)" if host.dane else ""
             found.add(FAILURE, f"{check.address} port {host.owner.port}: {check.error}{stop}")
         for live in check.live:
+            unreadable = _unreadable(live.served.chain)
+            if unreadable:
+                found.add(WARNING, f"{check.address} {live.key_type}: {unreadable}")
             result = live.result
             if host.dane and host.usable and result is not None and result.matched is None:
                 text = f"{check.address} {live.key_type}: the live key matches no record"
                 found.add(MISMATCH, f"{text} at {host.owner}")
+
+
+def _unreadable(chain: Sequence[bytes]) -> str | None:
+    """Why a certificate the server sent cannot be parsed (an invalid version...), or None."""
+    for depth, der in enumerate(chain):
+        try:
+            x509.load_der_x509_certificate(der)
+        except (ValueError, x509.InvalidVersion) as exc:
+            return f"the certificate it sent at depth {depth} cannot be read ({escaped(str(exc))})"
+    return None
 
 
 def _short(record: TLSAData) -> str:

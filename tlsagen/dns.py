@@ -171,7 +171,7 @@ def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dn
             if len(reply) < 12 or reply[:2] != wire[:2]:
                 continue
             if reply[2] & 0x02:  # TC: the full reply needs TCP (RFC 7766)
-                return exchange_tcp(query, server, timeout)
+                return _exchange_tcp(query, server, deadline)
             try:
                 response = _read_reply(query, reply)
             except dns.exception.DNSException as exc:
@@ -183,20 +183,41 @@ def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dn
 def exchange_tcp(
     query: dns.message.Message, server: Endpoint, timeout: float
 ) -> dns.message.Message:
-    """Send `query` over TCP; the reply, read by `from_wire` (see `exchange`)."""
+    """Send `query` over TCP; the reply, read by `from_wire` (see `exchange`). `timeout` bounds
+    the whole exchange, however slowly the server sends its bytes."""
+    return _exchange_tcp(query, server, time.monotonic() + timeout)
+
+
+def _exchange_tcp(
+    query: dns.message.Message, server: Endpoint, deadline: float
+) -> dns.message.Message:
     wire = query.to_wire()
-    with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
+    with socket.create_connection((server.host, server.port), timeout=_left(deadline)) as sock:
         sock.sendall(len(wire).to_bytes(2, "big") + wire)
-        size = int.from_bytes(_read_exactly(sock, 2), "big")
-        return _read_reply(query, _read_exactly(sock, size))
+        size = int.from_bytes(_read_exactly(sock, 2, deadline), "big")
+        return _read_reply(query, _read_exactly(sock, size, deadline))
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
+def _left(deadline: float) -> float:
+    """The seconds left before `deadline`; a timeout once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ReplyError("no reply in time")
+    return left
+
+
+def _read_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
     data = b""
     while len(data) < size:
-        chunk = sock.recv(size - len(data))
+        sock.settimeout(_left(deadline))
+        try:
+            chunk = sock.recv(size - len(data))
+        except TimeoutError:
+            raise ReplyError("no complete reply in time") from None
         if not chunk:
-            raise ReplyError("the server closed the TCP connection mid-reply")
+            raise ReplyError(
+                "it closed the TCP connection without a complete answer (at its TCP client limit?)"
+            )
         data += chunk
     return data
 
@@ -254,7 +275,8 @@ def tlsa_answer(server: Endpoint, owner: Owner, timeout: float = 3.0) -> tuple[R
 
 def soa_serial(server: Endpoint, zone: str, timeout: float = 3.0) -> int | None:
     response = ask(server, zone, dns.rdatatype.SOA, timeout)
+    apex = dns.name.from_text(zone)
     for answer in response.answer:
-        if answer.rdtype == dns.rdatatype.SOA:
+        if answer.rdtype == dns.rdatatype.SOA and answer.name == apex:
             return int(answer[0].serial)
     return None

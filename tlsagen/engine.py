@@ -328,19 +328,25 @@ def make_plan(
     return Plan(tuple(owners), tuple(dict.fromkeys(warnings)), tuple(planned))
 
 
-def apply(plan: Plan, providers: Mapping[str, Provider]) -> list[tuple[str, str]]:
-    """Apply every zone's change set; refuse everything if any change is unsafe."""
+def apply(
+    plan: Plan, providers: Mapping[str, Provider], applied: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """Apply every zone's change set; refuse everything if any change is unsafe. Each zone
+    updated is appended to `applied` as it is, so a caller knows them also when a later fails."""
     refused = [item.unsafe for item in plan.pending if item.unsafe]
     if refused:
         raise UnsafeError(f"{refused[0]} (nothing applied; {len(refused)} owner(s) refused)")
-    applied: list[tuple[str, str]] = []
+    applied = [] if applied is None else applied
     for (name, zone), changes in sorted(plan.change_sets().items()):
         try:
             providers[name].apply(changes)
         except TlsagenError as exc:
             if applied:
                 done = ", ".join(z for _, z in applied)
-                exc.args = (f"{exc} (zones already updated: {done}; re-run to finish)",)
+                rest = ", ".join(z for n, z in sorted(plan.change_sets()) if (n, z) not in applied)
+                exc.args = (
+                    f"{exc} (zones already updated: {done}; not updated: {rest}; re-run to finish)",
+                )
             raise
         applied.append((name, zone))
     return applied

@@ -26,6 +26,7 @@ from tlsagen.dns import ask, exchange, soa_serial, to_rrset
 from tlsagen.errors import ProviderError
 from tlsagen.provider import Endpoint
 from tlsagen.records import Owner, RRset
+from tlsagen.text import escaped
 
 SECURE = "secure"
 INSECURE = "insecure"
@@ -72,14 +73,17 @@ class Resolver:
         """AD=1 asks for validation (RFC 6840 §5.7); DO=1 also brings the RRSIGs."""
         query = dns.message.make_query(name, rdtype, want_dnssec=do)
         query.flags |= dns.flags.AD | (dns.flags.CD if cd else 0)
-        return exchange(query, self.endpoint, self.timeout)
+        try:
+            return exchange(query, self.endpoint, self.timeout)
+        except (dns.exception.DNSException, OSError) as exc:
+            raise ProviderError(str(exc) or type(exc).__name__) from None
 
     def query(self, name: str, rdtype: str, cd: bool = False, do: bool = False) -> Answer:
         """The classified answer; never raises for DNS or network failures."""
         try:
             response = self._send(name, rdtype, cd, do)
-        except (dns.exception.DNSException, OSError) as exc:
-            detail = f"no answer from resolver {self.endpoint}: {exc or type(exc).__name__}"
+        except ProviderError as exc:
+            detail = f"no answer from resolver {self.endpoint}: {exc}"
             return Answer(name, rdtype, INDETERMINATE, detail=detail)
         rcode = response.rcode()
         if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
@@ -88,9 +92,9 @@ class Resolver:
                 name,
                 rdtype,
                 SECURE if secure else INSECURE,
-                _data(response, rdtype),
+                _data(response, name, rdtype),
                 nxdomain=rcode == dns.rcode.NXDOMAIN,
-                zone=_zone(response),
+                zone=_zone(response, name),
             )
         if rcode != dns.rcode.SERVFAIL or cd:
             detail = f"resolver {self.endpoint} answered {dns.rcode.to_text(rcode)}"
@@ -109,11 +113,12 @@ class Resolver:
         """The apex of the zone holding `name` (CD=1, so that bogus zones are found too)."""
         try:
             response = self._send(name, "SOA", cd=True)
-        except (dns.exception.DNSException, OSError):
+        except ProviderError:
             return None
+        owner = dns.name.from_text(name)
         for section in (response.answer, response.authority):
             for rrset in section:
-                if rrset.rdtype == dns.rdatatype.SOA:
+                if rrset.rdtype == dns.rdatatype.SOA and owner.is_subdomain(rrset.name):
                     return str(rrset.name.to_text().lower())
         return None
 
@@ -139,19 +144,29 @@ class Resolver:
         return f"answers from {zone} are not validated ({zone} {state}; DS lookup {ds.status})"
 
 
-def _data(response: dns.message.Message, rdtype: str) -> dns.rrset.RRset | None:
+def _data(response: dns.message.Message, name: str, rdtype: str) -> dns.rrset.RRset | None:
+    """The `rdtype` RRset at `name`, or at the end of the CNAME chain the answer holds from
+    `name`; records the answer holds for any other owner are not used."""
     wanted = dns.rdatatype.from_text(rdtype)
-    found = [rrset for rrset in response.answer if rrset.rdtype == wanted]
-    return found[-1] if found else None
+    owner = dns.name.from_text(name)
+    at_owner = {(rrset.name, rrset.rdtype): rrset for rrset in response.answer}
+    for _ in range(len(response.answer) + 1):  # a CNAME loop ends here
+        found = at_owner.get((owner, wanted))
+        alias = at_owner.get((owner, dns.rdatatype.CNAME))
+        if found is not None or alias is None:
+            return found
+        owner = alias[0].target
+    return None
 
 
-def _zone(response: dns.message.Message) -> str | None:
-    """The zone an answer came from: its RRSIG signer, or the SOA of a denial."""
+def _zone(response: dns.message.Message, name: str) -> str | None:
+    """The zone an answer came from: the signer of the RRSIG at `name`, or the SOA of a denial."""
+    owner = dns.name.from_text(name)
     for rrset in response.answer:
-        if rrset.rdtype == dns.rdatatype.RRSIG:
+        if rrset.rdtype == dns.rdatatype.RRSIG and rrset.name == owner:
             return str(rrset[0].signer.to_text().lower())
     for rrset in response.authority:
-        if rrset.rdtype == dns.rdatatype.SOA:
+        if rrset.rdtype == dns.rdatatype.SOA and owner.is_subdomain(rrset.name):
             return str(rrset.name.to_text().lower())
     return None
 
@@ -161,7 +176,8 @@ def _ede_text(error: dns.edns.EDEOption) -> str:
         label = dns.edns.EDECode(error.code).name.replace("_", " ").title()
     except ValueError:
         label = "unknown"
-    return f"EDE {error.code} ({label}{': ' + error.text if error.text else ''})"
+    text = f": {escaped(error.text)}" if error.text else ""  # the resolver's words
+    return f"EDE {error.code} ({label}{text})"
 
 
 @dataclass(frozen=True)

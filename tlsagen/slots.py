@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from tlsagen.tlsa import Params, TLSAData, compute
 if TYPE_CHECKING:
     from tlsagen import lookup
 
-PROBE_TIMEOUT = 10.0
+PROBE_TIMEOUT = 10.0  # the whole probe of a service: its every address, every handshake
 PROBE_WORKERS = 8
 
 
@@ -175,10 +176,13 @@ def probe_service(
     """
     from tlsagen import lookup, probe
 
+    deadline = time.monotonic() + PROBE_TIMEOUT  # it may run under the state lock
     targets = []
     try:
         asking = lookup.Resolver(resolver or lookup.system_resolver(), 3.0)
         for owner in service.owners:
+            if time.monotonic() > deadline:
+                raise ProviderError(f"the resolver took over {PROBE_TIMEOUT:g} s")
             host = owner.host.rstrip(".")
             protocol = service.starttls or probe.starttls_for(owner.port)
             targets += [(a, owner.port, host, protocol) for a in _addresses(host, asking)]
@@ -189,7 +193,8 @@ def probe_service(
 
     def fetch(target: tuple[str, int, str, str]) -> tuple[list[probe.Served], str | None]:
         address, port, host, protocol = target
-        served, error = probe.fetch_each_key(address, port, host, protocol, PROBE_TIMEOUT)
+        left = max(deadline - time.monotonic(), 0.0)
+        served, error = probe.fetch_each_key(address, port, host, protocol, left)
         problem = f"probe of {host} at {address} port {port}: {error}" if error else None
         return served, problem
 

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from tlsagen.errors import UsageError
 from tlsagen.material import spki_of_certificate
+from tlsagen.text import escaped
 from tlsagen.tlsa import MatchingType, Selector, TLSAData, Usage, digest
 
 MATCH = "match"
@@ -164,7 +165,7 @@ class _Chain:
         if depth not in self._parsed:
             try:
                 self._parsed[depth] = x509.load_der_x509_certificate(self.ders[depth])
-            except ValueError as exc:
+            except (ValueError, x509.InvalidVersion) as exc:
                 raise ValueError(
                     f"the certificate sent at position {depth} cannot be read ({exc})"
                 ) from None
@@ -339,7 +340,7 @@ def _check_path(path: list[_Cert], depth: int, name: str, now: datetime) -> None
     if not any(name_matches(name, pattern) for pattern in names):
         raise ValueError(
             f"the anchor matched, but {name} is not among the leaf's names "
-            f"({', '.join(names) or 'none'})"
+            f"({escaped(', '.join(names)) or 'none'})"
         )
 
 

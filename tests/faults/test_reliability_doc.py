@@ -1,4 +1,5 @@
-"""docs/reliability.md cannot drift from the fault tests: it lists each of them, and no other."""
+"""docs/reliability.md cannot drift from the fault and hostile-server tests: it lists each of
+them, and no other."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from tests.faults.common import ROOT
 
 
 def test_reliability_page_lists_every_fault_test() -> None:
-    collect = ["--collect-only", "-q", "-p", "no:cacheprovider", "tests/faults"]
+    collect = ["--collect-only", "-q", "-p", "no:cacheprovider", "tests/faults", "tests/hostile"]
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", *collect],
         cwd=ROOT,
@@ -18,10 +19,15 @@ def test_reliability_page_lists_every_fault_test() -> None:
         text=True,
         check=True,
     ).stdout
-    tests = {line for line in collected.splitlines() if "/test_faults_" in line}
+    tests = {
+        line
+        for line in collected.splitlines()
+        if "/test_faults_" in line or "/test_hostile_" in line
+    }
     listed = set(
         re.findall(
-            r"`(tests/faults/test_faults_[^`]+)`", (ROOT / "docs/reliability.md").read_text()
+            r"`(tests/(?:faults/test_faults|hostile/test_hostile)_[^`]+)`",
+            (ROOT / "docs/reliability.md").read_text(),
         )
     )
     assert tests, collected

@@ -8,6 +8,7 @@ from contextlib import contextmanager, suppress
 
 from .faulty import _read_message
 from .model import Server
+from .ports import free_port
 
 # The datagrams to send back for one UDP query, and the message for one TCP query (None: none).
 UdpAnswer = Callable[[bytes], list[bytes]]
@@ -17,9 +18,9 @@ TcpAnswer = Callable[[bytes], bytes | None]
 @contextmanager
 def rogue_dns(udp: UdpAnswer, tcp: TcpAnswer | None = None) -> Iterator[Server]:
     """Serve `udp` (and `tcp`) on one free loopback port until the block ends."""
+    port = free_port()
     udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp_sock.bind(("127.0.0.1", 0))
-    port = udp_sock.getsockname()[1]
+    udp_sock.bind(("127.0.0.1", port))
     tcp_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp_sock.bind(("127.0.0.1", port))
     tcp_sock.listen(8)

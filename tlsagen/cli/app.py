@@ -12,6 +12,7 @@ import typer
 from tlsagen import __version__
 from tlsagen.cli import check, generate, hook, init, plan, providers, publish, rollover
 from tlsagen.errors import TlsagenError
+from tlsagen.text import escaped
 
 app = typer.Typer(
     name="tlsagen",
@@ -56,7 +57,7 @@ def _global(
 class _StderrFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = {logging.WARNING: "warning: ", logging.ERROR: "error: "}.get(record.levelno, "")
-        return prefix + record.getMessage()
+        return prefix + _lines(record.getMessage())
 
 
 def _configure_logging(debug: bool) -> None:
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         if message:
             print(message, file=sys.stderr)
         return 2
-    except typer.Abort:  # click's name for KeyboardInterrupt
+    except typer.Abort as exc:  # click's name for KeyboardInterrupt, and for any EOFError
+        if isinstance(exc.__cause__, EOFError):  # not Ctrl-C: a bug (a closed socket, a pipe)
+            return _internal_error(exc.__cause__, debug)
         print("error: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exc:
@@ -105,18 +108,28 @@ def main(argv: list[str] | None = None) -> int:
     except TlsagenError as exc:
         if debug:
             traceback.print_exc()
-        print(f"{exc.label}: {exc}", file=sys.stderr)
+        print(f"{exc.label}: {_lines(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        print(
-            f"error: internal error ({type(exc).__name__}: {exc}); "
-            "run again with --debug for the traceback and report it",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal_error(exc, debug)
     return code if isinstance(code, int) else 0
+
+
+def _lines(message: str) -> str:
+    """`message` with what could drive a terminal escaped, its line breaks kept (a check
+    command's output, for one, is quoted line by line)."""
+    return "\n".join(escaped(line) for line in message.split("\n"))
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    print(
+        f"error: internal error ({type(exc).__name__}: {_lines(str(exc))}); "
+        "run again with --debug for the traceback and report it",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def run() -> None:

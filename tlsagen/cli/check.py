@@ -56,7 +56,9 @@ def check(
     timeout: Annotated[
         float,
         typer.Option(
-            min=0.1, callback=finite_seconds, help="Seconds for each connection and DNS query."
+            min=0.1,
+            callback=finite_seconds,
+            help="Seconds for each DNS query, and for all handshakes with one address.",
         ),
     ] = 10.0,
     workers: Annotated[int, typer.Option(min=1, help="Checks run at the same time.")] = 32,
@@ -207,6 +209,7 @@ def _offline(
     from tlsagen import material
     from tlsagen.check import Target, check_chain
     from tlsagen.records import host_name
+    from tlsagen.text import escaped
     from tlsagen.verify import reference_names
 
     found = material.read_source(str(path))
@@ -217,7 +220,9 @@ def _offline(
         if not names:
             raise UsageError(f"{path}: the certificate names no host; give --name")
         name = names[0]
-        log.info("checking as %s, the certificate's first name (give --name to choose)", name)
+        log.info(
+            "checking as %s, the certificate's first name (give --name to choose)", escaped(name)
+        )
     records = [_given_record(text) for text in texts] if texts else None
     target = Target(host_name(name), port, False, label=str(path))
     return check_chain(found.chain, str(path), target, records, settings)

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tlsagen.cli.common import ConfigOption, JsonOption, finite_seconds
-from tlsagen.errors import LateKeyError
+from tlsagen.errors import LateKeyError, TlsagenError
 
 if TYPE_CHECKING:
+    from tlsagen.engine import PublishResult
     from tlsagen.hooks import Renewal
 
 log = logging.getLogger("tlsagen")
@@ -76,17 +77,23 @@ def publish(
         for warning in plan.warnings:
             log.warning(warning)
         result = engine.PublishResult(plan)
-        result.applied = engine.apply(plan, providers)
-        for name, zone in result.applied:
-            log.info("updated zone %s through provider %s", zone, name)
-        if not result.applied:
-            log.info(output.summary(plan))
-        if wait:
-            with output.progress("waiting for every authoritative server") as update:
-                result.servers = engine.wait_for_servers(plan, providers, timeout, update)
-        lagging = [r for r in result.servers if r.missing]
-        if result.applied and wait and not lagging and any(s.managed for s in plan.services):
-            engine.remember(held, engine.make_plan(loaded, providers, _now(), held.memories))
+        failed = None
+        try:
+            engine.apply(plan, providers, result.applied)
+            for name, zone in result.applied:
+                log.info("updated zone %s through provider %s", zone, name)
+            if not result.applied:
+                log.info(output.summary(plan))
+            if wait:
+                with output.progress("waiting for every authoritative server") as update:
+                    result.servers = engine.wait_for_servers(plan, providers, timeout, update)
+            lagging = [r for r in result.servers if r.missing]
+            if result.applied and wait and not lagging and any(s.managed for s in plan.services):
+                engine.remember(held, engine.make_plan(loaded, providers, _now(), held.memories))
+        except TlsagenError as exc:
+            if not result.applied:
+                raise
+            failed = _after_applying(exc, result)
     if as_json:
         print(json.dumps(output.publish_json(result), indent=2))
     else:
@@ -94,7 +101,21 @@ def publish(
             print(output.plan_text(engine.Plan(plan.pending, ())), end="")
         for line in output.server_lines(result.servers):
             print(line)
+    if failed is not None:
+        raise failed
     raise_if_lagging(result.servers, result.applied, timeout)
+
+
+def _after_applying(exc: TlsagenError, result: PublishResult) -> TlsagenError:
+    """`exc`, raised once a change was applied, saying what was applied and what is missing."""
+    if len(result.applied) < len(result.plan.change_sets()):
+        return exc  # engine.apply names the zones updated and those not
+    zones = ", ".join(zone for _, zone in result.applied)
+    exc.args = (
+        f"{exc} (applied to zone(s) {zones}; still missing: the check that every authoritative "
+        "server serves the records; run 'tlsagen publish' again to finish)",
+    )
+    return exc
 
 
 def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:

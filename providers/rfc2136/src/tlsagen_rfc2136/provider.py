@@ -174,6 +174,7 @@ class Rfc2136Provider:
                 keyring={self._key.name: self._key},
                 keyname=self._key.name,
                 timeout=self.config.timeout,
+                lifetime=self.config.timeout,  # for the whole transfer, not each message
                 relativize=False,
             ):
                 for rrset in message.answer:

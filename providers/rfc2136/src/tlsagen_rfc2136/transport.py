@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from time import monotonic  # not time.monotonic: tests fake `time` to skew the TSIG clock
 
 import dns.exception
 import dns.flags
@@ -51,27 +52,53 @@ def _talking_to(server: Endpoint, timeout: float, transport: str) -> Iterator[No
         ) from None
 
 
-def exchange(request: dns.message.Message, server: Endpoint, timeout: float) -> dns.message.Message:
-    """The answer to `request` over TCP; ProviderError if the server or TSIG fails."""
+def exchange(
+    request: dns.message.Message, server: Endpoint, timeout: float, deadline: float | None = None
+) -> dns.message.Message:
+    """The answer to `request` over TCP, within `timeout` seconds in all (or by `deadline`, on
+    the monotonic clock); ProviderError if the server or TSIG fails."""
     wire = request.to_wire()  # signs a request that has a key, and sets request.mac
+    deadline = monotonic() + timeout if deadline is None else deadline
     with (
         _talking_to(server, timeout, "TCP"),
-        socket.create_connection((server.host, server.port), timeout=timeout) as sock,
+        socket.create_connection((server.host, server.port), _remaining(deadline)) as sock,
     ):
+        sock.settimeout(_remaining(deadline))  # sendall: one limit for the whole send
         sock.sendall(len(wire).to_bytes(2, "big") + wire)
-        with sock.makefile("rb") as stream:
-            size = int.from_bytes(stream.read(2), "big")
-            answer = stream.read(size)
+        size = int.from_bytes(_read(sock, 2, deadline), "big")
+        answer = _read(sock, size, deadline)
     if size < 12 or len(answer) < size:
         raise NoAnswer(f"{server} closed the connection before it answered in full")
     return _parse(request, answer, server)
 
 
+def _remaining(deadline: float) -> float:
+    """Seconds left until `deadline`; TimeoutError once it has passed."""
+    left = deadline - monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _read(sock: socket.socket, size: int, deadline: float) -> bytes:
+    """Up to `size` bytes, fewer if the server closes first; TimeoutError at `deadline`, however
+    slowly the bytes trickle in."""
+    data = b""
+    while len(data) < size:
+        sock.settimeout(_remaining(deadline))
+        chunk = sock.recv(min(size - len(data), 65536))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def _exchange_udp(
     request: dns.message.Message, server: Endpoint, timeout: float
 ) -> dns.message.Message:
-    """The answer over UDP, or over TCP when it is truncated."""
+    """The answer over UDP, or over TCP when it is truncated: both within `timeout` seconds."""
     wire = request.to_wire()
+    deadline = monotonic() + timeout
     family = dns.inet.af_for_address(server.host)
     with (
         _talking_to(server, timeout, "UDP"),
@@ -82,7 +109,7 @@ def _exchange_udp(
         sock.send(wire)
         answer = sock.recv(65535)
     if int.from_bytes(answer[2:4], "big") & dns.flags.TC:
-        return exchange(request, server, timeout)
+        return exchange(request, server, timeout, deadline)
     response = _parse(request, answer, server)
     if not request.is_response(response):
         raise ProviderError(f"{server} answered another question than {request.question[0]}")
