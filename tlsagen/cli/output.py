@@ -297,6 +297,8 @@ def check_json(report: Report, strict: bool = False) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "exit_code": error.exit_code if error else 0,
+        "resolver": str(report.resolver) if report.resolver else None,
+        "problems": _problems_json(list(report.general)),
         "targets": [
             {
                 "target": t.target.name,
@@ -378,8 +380,16 @@ def _verdict(report: Report, strict: bool) -> str:
     return f"result: {listing} (exit {error.exit_code if error else 0})"
 
 
+def _resolver_line(report: Report) -> str:
+    if report.resolver is None:
+        return "resolver: none asked (the records were given)"
+    failed = any(p.kind == "failure" for p in report.general)
+    return f"resolver: {report.resolver}{'' if failed else ' (validates DNSSEC)'}"
+
+
 def check_text(report: Report, strict: bool = False) -> str:
-    lines = []
+    lines = [_resolver_line(report)]
+    lines += [f"{p.kind}: {p.text}" for p in report.general]
     for target in report.targets:
         mx = target.mx
         if mx is not None:
@@ -419,6 +429,9 @@ def _check_tables(report: Report, strict: bool) -> None:
     from rich.table import Table
 
     console = Console()
+    console.print(escape(_resolver_line(report)))
+    for problem in report.general:
+        console.print(f"[{_STYLE[problem.kind]}]{problem.kind}[/]: {escape(problem.text)}")
     for target in report.targets:
         title = target.target.label or target.target.name
         if target.mx is not None:
