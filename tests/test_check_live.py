@@ -6,6 +6,7 @@ Verdicts are compared with `openssl s_client -dane_tlsa_rrdata`, an independent 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -25,7 +26,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.helpers import Run
+from tests.test_rollover_e2e import (
+    GATE,
+    HOST,
+    TTL,
+    Setup,
+    mail_server,  # noqa: F401 - a Postfix of the test's own
+)
 from tests.testbed import DnsLab, Zone, flush_resolver, nsupdate, query
+from tests.testbed.acme import Pebble
 from tests.testbed.ports import free_port
 from tests.testbed.postfix import Chain, PostfixLab, new_key
 from tlsagen.material import Material, read_source, spki_of_certificate
@@ -482,3 +491,64 @@ def test_nxdomain_at_an_empty_non_terminal(cli: Cli, bed: Bed) -> None:
         "non-terminal"
     ]
     assert strict.code == 6
+
+
+def test_check_names_the_keys_of_a_rollover(
+    cli: Cli, dns_lab: DnsLab, pebble: Pebble, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Through a certbot renewal that tlsagen stages, deploys to Postfix and retires, `check
+    --strict` stays green and names the records of the staged and of the retiring key; a
+    record that no key explains turns it red."""
+    setup = Setup(tmp_path, dns_lab, pebble, request.getfixturevalue("mail_server"))
+    config = ["--config", str(setup.config), "--json"]
+
+    def checked() -> tuple[Run, list[str]]:
+        flush_resolver(dns_lab, dns_lab.bind.name)
+        run = cli("check", *config, "--strict")
+        return run, problems(json.loads(run.out))
+
+    setup.certbot.certonly("mail", HOST, "--deploy-hook", str(setup.hook))
+    assert "exit 0" in setup.hook_output()
+    time.sleep(GATE + 0.5)
+    assert setup.advance().returncode == 0  # deployed
+    first = setup.lineage_key()
+    run, found = checked()
+    assert run.code == 0, run.err
+
+    setup.certbot.renew("mail")
+    assert "is staged" in setup.hook_output()
+    second = setup.lineage_key()
+    run, found = checked()
+    assert run.code == 0, run.err
+    staged = [p for p in found if p.startswith(f"note: {second[:6]}")]
+    assert len(staged) == 1 and ": staged certificate (" in staged[0], found
+    assert re.search(r", published \d+ s ago$", staged[0]), staged
+
+    time.sleep(GATE + 0.5)
+    done = setup.advance()
+    assert "deployed and reloaded" in done.stdout and "retire waits until" in done.stdout
+    run, found = checked()
+    assert run.code == 0, run.err
+    retiring = [p for p in found if p.startswith(f"note: {first[:6]}")]
+    assert len(retiring) == 1, found
+    assert re.search(r": retiring \(a former key\), removal due at [-\d]+ [:\d]+ UTC$", retiring[0])
+
+    time.sleep(TTL + 0.5)
+    assert setup.advance().returncode == 0  # retired
+    run, found = checked()
+    assert run.code == 0, run.err
+    assert not any(first[6:22] in p for p in found)
+
+    unknown = "3 1 1 " + "22" * 32
+    nsupdate(dns_lab.bind, [f"update add {setup.owner.name} {TTL} TLSA {unknown}"])
+    deadline = time.monotonic() + 15
+    while not all(unknown in held for held in setup.served()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    run, found = checked()
+    assert run.code == 6
+    assert any(
+        p.startswith("warning: 3 1 1 22222222")
+        and "matches neither a live key nor any key the configuration or state file knows" in p
+        for p in found
+    ), found
