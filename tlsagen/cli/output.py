@@ -380,16 +380,17 @@ def _verdict(report: Report, strict: bool) -> str:
     return f"result: {listing} (exit {error.exit_code if error else 0})"
 
 
-def _resolver_line(report: Report) -> str:
+def _resolver_lines(report: Report) -> list[str]:
+    """The resolver asked, if any, and the problems of the run (the resolver's)."""
     if report.resolver is None:
-        return "resolver: none asked (the records were given)"
-    failed = any(p.kind == "failure" for p in report.general)
-    return f"resolver: {report.resolver}{'' if failed else ' (validates DNSSEC)'}"
+        return []
+    validates = "" if report.general else " (validates DNSSEC)"
+    lines = [f"resolver: {report.resolver}{validates}"]
+    return lines + [f"{p.kind}: {p.text}" for p in report.general]
 
 
 def check_text(report: Report, strict: bool = False) -> str:
-    lines = [_resolver_line(report)]
-    lines += [f"{p.kind}: {p.text}" for p in report.general]
+    lines = _resolver_lines(report)
     for target in report.targets:
         mx = target.mx
         if mx is not None:
@@ -429,9 +430,8 @@ def _check_tables(report: Report, strict: bool) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(escape(_resolver_line(report)))
-    for problem in report.general:
-        console.print(f"[{_STYLE[problem.kind]}]{problem.kind}[/]: {escape(problem.text)}")
+    for line in _resolver_lines(report):
+        console.print(escape(line))
     for target in report.targets:
         title = target.target.label or target.target.name
         if target.mx is not None:
