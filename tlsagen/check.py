@@ -5,7 +5,8 @@ through the validating resolver (lookup.Resolver), each authoritative server ask
 (lookup.view_server), and a handshake on every address per key type (probe.fetch_each_key),
 matched with verify.match. Jobs run in a bounded thread pool; each job fills its own slot of
 the report and returns the jobs that follow from it, so one slow host holds up nobody.
-`assess` then turns the collected facts into problems, purely.
+`assess` then turns the collected facts into problems, purely. Before any of it, the resolver
+must show that it validates DNSSEC: without that no verdict is a sender's.
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ class HostReport:
     zone: str | None = None
     insecure_reason: str = ""
     servers: list[ServerView] = field(default_factory=list)
-    # names above the owner an authoritative server denies (NXDOMAIN) although the owner exists
-    denied_above: list[tuple[Endpoint, str]] = field(default_factory=list)
+    # authoritative server -> the names above the owner it denies (NXDOMAIN) while serving it
+    denied_above: dict[Endpoint, list[str]] = field(default_factory=dict)
     probes: list[AddressCheck] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -283,7 +284,9 @@ class _Run:
         zone = self._once((slot.server, slot.name), zone_at_server)
         view = host.servers[index] = view_server(zone, host.owner, now, timeout)
         if view.rrset is not None:
-            host.denied_above += _denied_above(slot.server, host.owner.name, slot.name, timeout)
+            denied = _denied_above(slot.server, host.owner.name, slot.name, timeout)
+            if denied:
+                host.denied_above[slot.server] = denied
         return []
 
     def _once(self, key: Hashable, make: Callable[[], T]) -> T:
@@ -327,9 +330,7 @@ class _Run:
         return Live(served, result, _key_type(served.chain[0]), _leaf_record(served.chain[0]))
 
 
-def _denied_above(
-    server: Endpoint, owner: str, zone: str, timeout: float
-) -> list[tuple[Endpoint, str]]:
+def _denied_above(server: Endpoint, owner: str, zone: str, timeout: float) -> list[str]:
     """The underscore names above `owner` (`_tcp.HOST`), which only the TLSA owner brings into
     `zone`, that `server` answers NXDOMAIN for although it serves the owner: resolvers that
     minimise query names (RFC 9156) stop at the NXDOMAIN. (Names from HOST up are those the
@@ -345,7 +346,7 @@ def _denied_above(
         except OSError:
             break  # the server stopped answering: its views report that
         if reply.rcode() == dns.rcode.NXDOMAIN:
-            denied.append((server, above.to_text()))
+            denied.append(above.to_text())
         above = above.parent()
     return denied
 
@@ -627,13 +628,14 @@ def _server_problems(host: HostReport, settings: Settings, found: _Found) -> Non
     if len({(r.ttl, r.records) if r else None for r in held.values()}) > 1:
         listing = ", ".join(f"{s} {len(r.records) if r else 0}" for s, r in held.items())
         found.add(WARNING, f"the authoritative servers disagree on {host.owner} ({listing})")
-    for server, name in host.denied_above:
-        found.add(
-            WARNING,
-            f"authoritative server {server} answers NXDOMAIN for {name}, above {host.owner}: "
-            "resolvers that minimise query names (RFC 9156) stop there and find no TLSA "
-            "records (RFC 8020); the server must answer NOERROR for this empty non-terminal",
-        )
+    for server, names in host.denied_above.items():
+        for name in names:
+            found.add(
+                WARNING,
+                f"authoritative server {server} answers NXDOMAIN for {name}, above {host.owner}: "
+                "resolvers that minimise query names (RFC 9156) stop there and find no TLSA "
+                "records (RFC 8020); the server must answer NOERROR for this empty non-terminal",
+            )
 
 
 def _live_problems(host: HostReport, found: _Found) -> None:
