@@ -375,3 +375,27 @@ def make_key(directory: Path, name: str) -> Path:
     )
     path.chmod(0o600)
     return path
+
+
+def test_a_configuration_without_tcp_services_is_refused(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "zones").mkdir()
+    config = tmp_path / "tlsagen.toml"
+    config.write_text(
+        f"""[defaults]
+resolver = "127.0.0.1:9"
+state = "{tmp_path / "state.json"}"
+[providers.files]
+type = "zonefile"
+path = "{tmp_path / "zones"}"
+[[services]]
+name = "sip"
+hosts = ["sip.example.com"]
+ports = [5060]
+proto = "udp"
+key = "{make_key(tmp_path, "sip")}"
+"""
+    )
+    run = cli("check", "--config", config)
+    assert run.code == 3
+    assert "give a TARGET, or a configuration whose services to check" in run.err
+    assert "only TCP services can be checked; skipped" in run.err

@@ -107,10 +107,10 @@ def check(
     else:
         if targets:
             found = _given_targets(targets, port, mx, starttls)
-        elif loaded is None:
-            raise InputError("give a TARGET, or a configuration whose services to check")
         else:
-            found = _configured_targets(loaded, starttls, settings.now)
+            found = _configured_targets(loaded, starttls, settings.now) if loaded else []
+        if not found:
+            raise InputError("give a TARGET, or a configuration whose services to check")
         with output.progress("checking") as update:
             report = checking.check(found, settings, update)
     output.show_check(report, as_json, strict)
