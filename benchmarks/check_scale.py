@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.check import mail_hosts
+from benchmarks.check import mail_hosts, warm_up
 from benchmarks.measure import MIB, DnsMessages, measured
 from tlsagen.check import Settings, check
 
@@ -62,6 +62,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="tlsagen-bench-") as tmp,
         mail_hosts(Path(tmp), args.hosts) as (targets, base),
     ):
+        warm_up(targets, base, args.workers)
         settings = Settings(**base, workers=args.workers)
         fds, threads = open_fds(), threading.active_count()
         sampler = Sampler()

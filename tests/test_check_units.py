@@ -7,8 +7,10 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import dns.edns
@@ -18,6 +20,8 @@ import dns.message
 import dns.rcode
 import dns.rrset
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.helpers import Cli
 from tests.test_core_imports import forbidden_loaded_by
@@ -29,18 +33,26 @@ from tlsagen.check import (
     MISMATCH,
     NOTE,
     WARNING,
+    HostReport,
+    Job,
+    Keys,
     Problem,
     Report,
     Settings,
     Target,
     TargetReport,
     _Run,
+    _unexplained,
+    resolver_problem,
+    run_jobs,
 )
 from tlsagen.errors import ProviderError
 from tlsagen.lookup import BOGUS, INDETERMINATE, INSECURE, SECURE, Answer, Resolver
 from tlsagen.probe import ProbeError, fetch, starttls_for
 from tlsagen.provider import Endpoint
-from tlsagen.tlsa import Params, compute
+from tlsagen.records import Owner
+from tlsagen.rollover import Live, Memory, Published
+from tlsagen.tlsa import Params, TLSAData, compute
 
 NAME = "mx1.example.test."
 
@@ -263,3 +275,127 @@ def test_offline_check_with_records_asks_for_no_resolver(
     assert run.code == 0, run.err
     failed = cli("check", "--chain", chain, "mx1.example.com")
     assert failed.code == 2 and "give no TARGET" in failed.err
+
+
+def test_run_jobs_runs_what_jobs_return_at_most_workers_at_a_time() -> None:
+    running, most, ran = [0], [0], []
+    lock = threading.Lock()
+
+    def job(depth: int) -> list[Job]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+            ran.append(depth)
+        return [partial(job, depth + 1), partial(job, depth + 1)] if depth < 3 else []
+
+    seen: list[tuple[int, int]] = []
+    run_jobs([partial(job, 0)] * 2, 4, lambda done, total: seen.append((done, total)))
+    assert sorted(ran) == sorted([0] * 2 + [1] * 4 + [2] * 8 + [3] * 16)
+    assert most[0] <= 4
+    assert seen[-1] == (30, 30)
+
+
+def test_run_jobs_raises_the_first_error_once_the_other_jobs_ran() -> None:
+    ran = []
+
+    def fail() -> list[Job]:
+        raise ProviderError("down")
+
+    def fine(n: int) -> list[Job]:
+        ran.append(n)
+        return []
+
+    with pytest.raises(ProviderError, match="down"):
+        run_jobs([fail, *(partial(fine, n) for n in range(20))], 3)
+    assert sorted(ran) == list(range(20))
+    run_jobs([], 3)  # nothing to do: returns
+
+
+def test_a_problem_of_the_run_sets_the_exit_code() -> None:
+    report = Report((), Endpoint("127.0.0.1"), (Problem(FAILURE, "resolver"),))
+    error = report.error(strict=False)
+    assert error is not None and error.exit_code == 4
+
+
+def test_a_resolver_that_refuses_is_known_at_once() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    started = time.monotonic()
+    why = resolver_problem(Endpoint("127.0.0.1", port), 20.0)
+    assert time.monotonic() - started < 5
+    assert why == f"resolver 127.0.0.1:{port} refused the query (nothing listens there)"
+
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def record_notes(record: TLSAData, keys: Keys | None) -> tuple[str, str]:
+    host = HostReport(Owner.for_service(NAME, 25), "smtp", keys)
+    return _unexplained(record, host, NOW)
+
+
+def test_records_are_named_by_the_keys_configuration_and_state_know(tmp_path: Path) -> None:
+    current, following = (material.read_source(str(make_key(tmp_path, n))) for n in "ab")
+    later = compute(following, Params(3, 1, 1))
+    former = TLSAData(3, 1, 1, bytes(32))
+    memory = Memory(
+        managed=True,
+        published={later: Published(NOW - timedelta(hours=2), 60), former: Published(NOW, 60)},
+        live=Live("ab" * 32, NOW - timedelta(seconds=30)),
+    )
+    keys = Keys((current,), None, (following,), memory, 60, managed=True)
+    assert record_notes(later, keys) == (
+        NOTE,
+        f"3 1 1 {later.data.hex()[:16]}…: next key ({following.source}), published 2 h ago",
+    )
+    kind, text = record_notes(former, keys)
+    assert (kind, text.split(": ", 1)[1]) == (
+        NOTE,
+        "retiring (a former key), removal due at 2026-12-03 12:00:30 UTC",
+    )
+    unmanaged = Keys((current,), None, (), memory, 60, managed=False)
+    assert record_notes(former, unmanaged)[0] == WARNING
+    assert "stale?" in record_notes(TLSAData(3, 1, 1, b"\1" * 32), keys)[1]
+    assert record_notes(former, None)[0] == NOTE  # no configuration: perhaps a next key
+
+
+def make_key(directory: Path, name: str) -> Path:
+    path = directory / f"{name}.key"
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+def test_a_configuration_without_tcp_services_is_refused(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "zones").mkdir()
+    config = tmp_path / "tlsagen.toml"
+    config.write_text(
+        f"""[defaults]
+resolver = "127.0.0.1:9"
+state = "{tmp_path / "state.json"}"
+[providers.files]
+type = "zonefile"
+path = "{tmp_path / "zones"}"
+[[services]]
+name = "sip"
+hosts = ["sip.example.com"]
+ports = [5060]
+proto = "udp"
+key = "{make_key(tmp_path, "sip")}"
+"""
+    )
+    run = cli("check", "--config", config)
+    assert run.code == 3
+    assert "give a TARGET, or a configuration whose services to check" in run.err
+    assert "only TCP services can be checked; skipped" in run.err

@@ -5,7 +5,8 @@ through the validating resolver (lookup.Resolver), each authoritative server ask
 (lookup.view_server), and a handshake on every address per key type (probe.fetch_each_key),
 matched with verify.match. Jobs run in a bounded thread pool; each job fills its own slot of
 the report and returns the jobs that follow from it, so one slow host holds up nobody.
-`assess` then turns the collected facts into problems, purely.
+`assess` then turns the collected facts into problems, purely. Before any of it, the resolver
+must show that it validates DNSSEC: without that no verdict is a sender's.
 """
 
 from __future__ import annotations
@@ -13,17 +14,24 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from queue import SimpleQueue
 from typing import Any, TypeVar
 
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from tlsagen import policy
-from tlsagen.dns import to_rrset
+from tlsagen.dns import exchange, to_rrset
 from tlsagen.errors import (
     InputError,
     MismatchError,
@@ -48,6 +56,7 @@ from tlsagen.material import Material, describe_key, spki_of_certificate
 from tlsagen.probe import ProbeError, Served, fetch_each_key, starttls_for
 from tlsagen.provider import Endpoint
 from tlsagen.records import Malformed, Owner
+from tlsagen.rollover import Memory, retire_gate
 from tlsagen.text import escaped
 from tlsagen.tlsa import MatchingType, TLSAData, digest, matches_key
 from tlsagen.verify import MatchResult, match, unusable
@@ -77,22 +86,35 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Keys:
+    """What the configuration and its state file say of a service's keys (config mode)."""
+
+    current: tuple[Material, ...] = ()  # what the server presents or may present now
+    staged: Material | None = None  # a renewed certificate waiting to be deployed
+    nexts: tuple[Material, ...] = ()
+    memory: Memory | None = None  # what the state file remembers of the service
+    ttl: int = 0  # the configured TTL
+    managed: bool = False  # under rollover: publish retires former keys' records after a gate
+
+
+@dataclass(frozen=True)
 class Target:
     """What to check: a mail domain (its MX hosts) or one host, on one port."""
 
     name: str  # absolute A-label name
     port: int = 25
     mx: bool | None = None  # True: must have MX; None: its MX hosts if it has any; False: host
-    configured: tuple[Material, ...] = ()  # config mode: the service's current and next keys
+    keys: Keys | None = None  # config mode: the service's keys
     label: str = ""  # how the user named it
+    starttls: str | None = None  # "smtp", "imap", "pop3" or "none"; None: by port
+    nameservers: tuple[Endpoint, ...] = ()  # the provider's servers of the zone (config mode)
 
 
 @dataclass(frozen=True)
 class Settings:
     resolver: Endpoint | None  # None: no DNS to ask (offline, with the records given)
     now: datetime
-    nameservers: tuple[Endpoint, ...] = ()  # empty: port 53 of each zone's NS addresses
-    starttls: str | None = None  # None: by port
+    nameservers: tuple[Endpoint, ...] = ()  # for every zone; empty: the target's, else the NS
     timeout: float = 10.0
     workers: int = 32
     sig_margin: timedelta = timedelta(hours=1)
@@ -119,7 +141,7 @@ class AddressCheck:
 class HostReport:
     owner: Owner
     protocol: str  # "smtp", "imap", "pop3" or "none"
-    configured: tuple[Material, ...] = ()
+    keys: Keys | None = None
     addresses: list[Answer] | None = None  # A and AAAA; None when no connection is made
     tlsa: Answer | None = None  # None: records given on the command line
     records: frozenset[TLSAData] = frozenset()
@@ -127,6 +149,8 @@ class HostReport:
     zone: str | None = None
     insecure_reason: str = ""
     servers: list[ServerView] = field(default_factory=list)
+    # authoritative server -> the names above the owner it denies (NXDOMAIN) while serving it
+    denied_above: dict[Endpoint, list[str]] = field(default_factory=dict)
     probes: list[AddressCheck] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -162,9 +186,11 @@ class TargetReport:
 @dataclass(frozen=True)
 class Report:
     targets: tuple[TargetReport, ...]
+    resolver: Endpoint | None = None  # the validating resolver asked (None: none was)
+    general: tuple[Problem, ...] = ()  # problems of the whole run: the resolver's
 
     def problems(self) -> list[Problem]:
-        found = []
+        found = list(self.general)
         for target in self.targets:
             found += target.problems
             for host in target.hosts:
@@ -200,8 +226,8 @@ class _Run:
         return Resolver(self.settings.resolver, self.settings.timeout)
 
     def host(self, name: str, target: Target) -> HostReport:
-        protocol = self.settings.starttls or starttls_for(target.port)
-        return HostReport(Owner.for_service(name, target.port), protocol, target.configured)
+        protocol = target.starttls or starttls_for(target.port)
+        return HostReport(Owner.for_service(name, target.port), protocol, target.keys)
 
     def resolve_target(self, report: TargetReport) -> list[Job]:
         target = report.target
@@ -214,12 +240,12 @@ class _Run:
                 names = list(dict.fromkeys(mx.exchange.to_text().lower() for mx in ranked))
                 names = [name for name in names if name != "."]
         report.hosts = [self.host(name, target) for name in names]
-        return [partial(self.lookup_host, host) for host in report.hosts]
+        return [partial(self.lookup_host, host, target.nameservers) for host in report.hosts]
 
-    def lookup_host(self, host: HostReport) -> list[Job]:
+    def lookup_host(self, host: HostReport, nameservers: tuple[Endpoint, ...]) -> list[Job]:
         host.addresses = [self.resolver.query(host.host, rdtype) for rdtype in ("A", "AAAA")]
         self.lookup_tlsa(host)
-        jobs = self.server_jobs(host)
+        jobs = self.server_jobs(host, nameservers)
         for answer in host.addresses:
             for address in answer.values() if answer.status != BOGUS else []:
                 check = AddressCheck(address)
@@ -238,16 +264,19 @@ class _Run:
         if host.zone and host.tlsa.status == INSECURE:
             host.insecure_reason = self.resolver.why_insecure(host.zone)
 
-    def server_jobs(self, host: HostReport) -> list[Job]:
-        """One job per authoritative server, when the records are meant to be signed."""
+    def server_jobs(self, host: HostReport, nameservers: tuple[Endpoint, ...]) -> list[Job]:
+        """One job per authoritative server, when the records are meant to be signed: those
+        given for every zone, else the target's (its provider's), else the zone's NS."""
         signed = host.tlsa is not None and (
             host.tlsa.status == BOGUS or (host.tlsa.status == SECURE and host.records)
         )
         if host.zone is None or not signed:
             return []
         zone = host.zone
-        servers = self.settings.nameservers or self._once(
-            ("NS", zone), partial(self.resolver.nameservers, zone)
+        servers = (
+            self.settings.nameservers
+            or nameservers
+            or self._once(("NS", zone), partial(self.resolver.nameservers, zone))
         )
         host.servers = [ServerView(ZoneAt(server, zone)) for server in servers]
         return [partial(self.view, host, index) for index in range(len(servers))]
@@ -261,7 +290,11 @@ class _Run:
             return zone_at(slot.server, slot.name, ds.rrset, now, timeout)
 
         zone = self._once((slot.server, slot.name), zone_at_server)
-        host.servers[index] = view_server(zone, host.owner, now, timeout)
+        view = host.servers[index] = view_server(zone, host.owner, now, timeout)
+        if view.rrset is not None:
+            denied = _denied_above(slot.server, host.owner.name, slot.name, timeout)
+            if denied:
+                host.denied_above[slot.server] = denied
         return []
 
     def _once(self, key: Hashable, make: Callable[[], T]) -> T:
@@ -305,6 +338,62 @@ class _Run:
         return Live(served, result, _key_type(served.chain[0]), _leaf_record(served.chain[0]))
 
 
+def _denied_above(server: Endpoint, owner: str, zone: str, timeout: float) -> list[str]:
+    """The underscore names above `owner` (`_tcp.HOST`), which only the TLSA owner brings into
+    `zone`, that `server` answers NXDOMAIN for although it serves the owner: resolvers that
+    minimise query names (RFC 9156) stop at the NXDOMAIN. (Names from HOST up are those the
+    address lookups go through.)"""
+    above = dns.name.from_text(owner).parent()
+    apex = dns.name.from_text(zone)
+    denied = []
+    while above.labels[0].startswith(b"_") and above != apex and above.is_subdomain(apex):
+        query = dns.message.make_query(above, dns.rdatatype.A)
+        query.flags &= ~dns.flags.RD
+        try:
+            reply = exchange(query, server, timeout)
+        except (dns.exception.DNSException, OSError):
+            break  # the server stopped answering: its views report that
+        if reply.rcode() == dns.rcode.NXDOMAIN:
+            denied.append(above.to_text())
+        above = above.parent()
+    return denied
+
+
+def resolver_problem(endpoint: Endpoint, timeout: float) -> str | None:
+    """Why `endpoint` cannot be the validating resolver of a check, or None when it validates
+    DNSSEC (it sets the AD bit on its answer for the root zone)."""
+    query = dns.message.make_query(".", "SOA", want_dnssec=True)
+    query.flags |= dns.flags.AD
+    try:
+        response = exchange(query, endpoint, timeout)
+    except ConnectionRefusedError:
+        return f"resolver {endpoint} refused the query (nothing listens there)"
+    except (dns.exception.DNSException, OSError) as exc:
+        return f"no answer from resolver {endpoint}: {exc}"
+    if response.rcode() != dns.rcode.NOERROR:
+        rcode = dns.rcode.to_text(response.rcode())
+        return f"resolver {endpoint} answered {rcode} for the root zone (is it a resolver?)"
+    if not response.flags & dns.flags.AD:
+        return f"resolver {endpoint} does not validate DNSSEC (no AD bit for the root zone)"
+    return None
+
+
+def _resolver_problems(settings: Settings) -> tuple[Problem, ...]:
+    """The failure of a run whose resolver cannot tell senders' verdicts, if it cannot."""
+    if settings.resolver is None:
+        return ()
+    why = resolver_problem(settings.resolver, settings.timeout)
+    if why is None:
+        return ()
+    return (
+        Problem(
+            FAILURE,
+            f"{why}: without a validating resolver, check cannot tell whether senders trust "
+            "the records; give one with --resolver IP[:PORT] or [defaults] resolver",
+        ),
+    )
+
+
 def _key_type(der: bytes) -> str:
     try:
         return describe_key(x509.load_der_x509_certificate(der).public_key(), "leaf")[0]
@@ -318,31 +407,81 @@ def _leaf_record(leaf: bytes) -> TLSAData:
 
 
 def run_jobs(jobs: Iterable[Job], workers: int, progress: Progress | None = None) -> None:
-    """Run jobs and the jobs they return, at most `workers` at a time."""
-    with ThreadPoolExecutor(workers) as pool:
-        pending: set[Future[list[Job]]] = {pool.submit(job) for job in jobs}
-        done, total = 0, len(pending)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                follow = future.result()
-                pending |= {pool.submit(job) for job in follow}
-                total += len(follow)
-                done += 1
+    """Run jobs and the jobs they return, at most `workers` at a time.
+
+    Worker threads take jobs from one queue and put the jobs that follow back on it, so a job
+    costs the same however many are pending (waiting on a set of futures costs as many as the
+    set holds, for every job that finishes). The first exception a job raises is raised here,
+    once every other job has run.
+    """
+    queue: SimpleQueue[Job | None] = SimpleQueue()
+    tally = _Tally()
+    for job in jobs:
+        tally.total += 1
+        queue.put(job)
+    if not tally.total:
+        return
+    threads = [
+        threading.Thread(target=_work, args=(queue, tally), daemon=True)
+        for _ in range(min(workers, tally.total))
+    ]
+    for thread in threads:
+        thread.start()
+    with tally.changed:
+        while tally.done < tally.total:
+            tally.changed.wait()
             if progress:
-                progress(done, total)
+                progress(tally.done, tally.total)
+    for _ in threads:
+        queue.put(None)
+    for thread in threads:
+        thread.join()
+    if tally.error is not None:
+        raise tally.error
+
+
+@dataclass
+class _Tally:
+    """Jobs queued and finished in one run_jobs call, and the first exception raised."""
+
+    total: int = 0
+    done: int = 0
+    error: BaseException | None = None
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+
+def _work(queue: SimpleQueue[Job | None], tally: _Tally) -> None:
+    while (job := queue.get()) is not None:
+        follow: list[Job] = []
+        try:
+            follow = job()
+        except BaseException as exc:  # raised by run_jobs once every job has run
+            with tally.changed:
+                tally.error = tally.error or exc
+        with tally.changed:
+            tally.total += len(follow)
+            tally.done += 1
+            tally.changed.notify()
+        for each in follow:
+            queue.put(each)
 
 
 def check(
     targets: Sequence[Target], settings: Settings, progress: Progress | None = None
 ) -> Report:
-    """Check every target; the report holds every fact and problem found."""
+    """Check every target; the report holds every fact and problem found.
+
+    A resolver that does not validate ends the run before any target is checked.
+    """
     state = _Run(settings)
     reports = [TargetReport(target) for target in targets]
+    general = _resolver_problems(settings)
+    if general:
+        return Report(tuple(reports), settings.resolver, general)
     run_jobs([partial(state.resolve_target, r) for r in reports], settings.workers, progress)
     for report in reports:
         assess(report, settings)
-    return Report(tuple(reports))
+    return Report(tuple(reports), settings.resolver)
 
 
 def check_chain(
@@ -355,6 +494,9 @@ def check_chain(
     """Offline: match a chain read from `source` against `records`, or those DNS holds."""
     state = _Run(settings)
     host = state.host(target.name, target)
+    general = _resolver_problems(settings)
+    if general:
+        return Report((TargetReport(target),), settings.resolver, general)
     if records is None:
         state.lookup_tlsa(host)
     else:
@@ -365,7 +507,7 @@ def check_chain(
     host.probes = [AddressCheck(source, [state.live(host, served)])]
     report = TargetReport(target, hosts=[host])
     assess(report, settings)
-    return Report((report,))
+    return Report((report,), settings.resolver)
 
 
 # --- assessing -----------------------------------------------------------------------------------
@@ -475,6 +617,14 @@ def _server_problems(host: HostReport, settings: Settings, found: _Found) -> Non
     if len({(r.ttl, r.records) if r else None for r in held.values()}) > 1:
         listing = ", ".join(f"{s} {len(r.records) if r else 0}" for s, r in held.items())
         found.add(WARNING, f"the authoritative servers disagree on {host.owner} ({listing})")
+    for server, names in host.denied_above.items():
+        for name in names:
+            found.add(
+                WARNING,
+                f"authoritative server {server} answers NXDOMAIN for {name}, above {host.owner}: "
+                "resolvers that minimise query names (RFC 9156) stop there and find no TLSA "
+                "records (RFC 8020); the server must answer NOERROR for this empty non-terminal",
+            )
 
 
 def _live_problems(host: HostReport, found: _Found) -> None:
@@ -502,6 +652,45 @@ def _unreadable(chain: Sequence[bytes]) -> str | None:
     return None
 
 
+def _unexplained(record: TLSAData, host: HostReport, now: datetime) -> tuple[str, str]:
+    """(kind, text) for a usable record that no live key matches: what the configuration and
+    the state file say it is, if anything."""
+    keys, text = host.keys, _short(record)
+    if keys is None:
+        return NOTE, f"{text} matches no key the server presents (a next key?)"
+    memory = keys.memory or Memory()
+    seen = memory.published.get(record)
+    published = f", published {_ago(now - seen.since)}" if seen else ""
+    roles = (
+        ("next key", keys.nexts),
+        ("staged certificate", (keys.staged,) if keys.staged else ()),
+        ("configured current key, not live yet", keys.current),
+    )
+    for role, materials in roles:
+        source = matches_key(record, materials)
+        if source:
+            return NOTE, f"{text}: {role} ({source}){published}"
+    if keys.managed and seen:
+        ttl = max(keys.ttl, host.tlsa.rrset.ttl if host.tlsa and host.tlsa.rrset else 0)
+        due = retire_gate(memory, ttl, now).opens
+        when = f"at {due:%Y-%m-%d %H:%M:%S} UTC" if due else "once the server presents one key"
+        return NOTE, f"{text}: retiring (a former key), removal due {when}"
+    return (
+        WARNING,
+        f"{text} matches neither a live key nor any key the configuration or state file knows: "
+        "stale? (publish removes it)",
+    )
+
+
+def _ago(elapsed: timedelta) -> str:
+    seconds = max(0, int(elapsed.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
 def _short(record: TLSAData) -> str:
     return f"{record.params} {record.data.hex()[:16]}…"
 
@@ -519,16 +708,7 @@ def _record_notes(host: HostReport, settings: Settings, found: _Found) -> None:
         alone = (match(chain, [record], host.host, host.smtp, settings.now) for chain in chains)
         if not chains or any(result.matched for result in alone):
             continue
-        source = matches_key(record, host.configured)
-        if source:
-            text = f"{_short(record)} matches {source} (configured, not live yet)"
-            found.add(NOTE, text)
-        elif host.configured:
-            text = f"{_short(record)} matches neither a live nor a configured key: stale?"
-            found.add(WARNING, text)
-        else:
-            text = f"{_short(record)} matches no key the server presents (a next key?)"
-            found.add(NOTE, text)
+        found.add(*_unexplained(record, host, settings.now))
     spki_ee = Counter(r.matching_type for r in host.records if (r.usage, r.selector) == (3, 1))
     if max(spki_ee.values(), default=0) < 2:
         found.add(

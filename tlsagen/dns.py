@@ -216,7 +216,7 @@ def _read_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
             raise ReplyError("no complete reply in time") from None
         if not chunk:
             raise ReplyError(
-                "it closed the TCP connection without a complete answer (at its TCP client limit?)"
+                "it closed the TCP connection without an answer (at its TCP client limit?)"
             )
         data += chunk
     return data

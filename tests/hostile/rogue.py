@@ -28,6 +28,7 @@ from pathlib import Path
 import dns.exception
 import dns.flags
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
@@ -67,19 +68,25 @@ DNS_BEHAVIOURS = (STUB, CLOSE, DRIPPING, GARBAGE, OTHER_OWNERS, UPDATE_DRIP)
 
 
 def _plain_answer(query: dns.message.Message) -> dns.message.Message:
-    """An authoritative answer: A 127.0.0.1 when an A record is asked for, else no records."""
+    """An authoritative answer: A 127.0.0.1 when an A record is asked for, else no records; for
+    the root, with the AD bit, as a validating resolver answers (check asks it first)."""
     answer = dns.message.make_response(query)
     answer.flags |= dns.flags.AA
     question = query.question[0] if query.question else None
+    if question is not None and question.name == dns.name.root:
+        answer.flags |= dns.flags.AD
     if question is not None and question.rdtype == dns.rdatatype.A:
         answer.answer.append(dns.rrset.from_text(question.name, 60, "IN", "A", LOOPBACK))
     return answer
 
 
 def _other_owners(query: dns.message.Message) -> dns.message.Message:
-    """Records of the type asked for, all at an owner other than the one asked for."""
-    answer = dns.message.make_response(query)
+    """Records of the type asked for, all at an owner other than the one asked for (the root
+    excepted: it gets the plain answer, so that check takes this server for a resolver)."""
     question = query.question[0]
+    if question.name == dns.name.root:
+        return _plain_answer(query)
+    answer = dns.message.make_response(query)
     data = {
         dns.rdatatype.A: LOOPBACK,
         dns.rdatatype.MX: "10 victim.example.",

@@ -35,7 +35,10 @@ def check(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the service.")] = 25,
     starttls: Annotated[
         str | None,
-        typer.Option(help="smtp, imap, pop3 or none (implicit TLS). Default: by port."),
+        typer.Option(
+            help="smtp, imap, pop3 or none (implicit TLS). Default: the service's "
+            "`starttls`, else by port."
+        ),
     ] = None,
     mx: Annotated[
         bool, typer.Option("--mx", help="TARGET is a mail domain: check its MX hosts.")
@@ -49,8 +52,9 @@ def check(
     nameserver: Annotated[
         list[str] | None,
         typer.Option(
-            help="Authoritative server IP[:PORT] to ask directly; repeatable. "
-            "Default: the provider's nameservers, else port 53 of each NS."
+            help="Authoritative server IP[:PORT] to ask directly, for every zone; repeatable. "
+            "Default: the servers the service's provider names for its zone, else port 53 "
+            "of each NS."
         ),
     ] = None,
     timeout: Annotated[
@@ -96,6 +100,7 @@ def check(
     from tlsagen import check as checking
     from tlsagen.cli import monitoring, output
     from tlsagen.config import STARTTLS
+    from tlsagen.provider import parse_endpoint
 
     if fmt not in ("text", "json", *monitoring.FORMATS):
         raise UsageError(f"--format {fmt}: use text, json, {', '.join(monitoring.FORMATS)}")
@@ -111,16 +116,20 @@ def check(
     settings = checking.Settings(
         resolver=_resolver(resolver, loaded, asks_dns),
         now=datetime.now(UTC),
-        nameservers=_nameservers(nameserver or [], loaded),
-        starttls=starttls,
+        nameservers=tuple(parse_endpoint(text, "--nameserver") for text in nameserver or []),
         timeout=timeout,
         workers=workers,
         sig_margin=timedelta(seconds=sig_margin),
     )
     if chain is not None:
-        report = _offline(chain, tlsa, name, port, settings)
+        report = _offline(chain, tlsa, name, port, starttls, settings)
     else:
-        found = _targets(targets or [], port, mx, loaded)
+        if targets:
+            found = _given_targets(targets, port, mx, starttls)
+        else:
+            found = _configured_targets(loaded, starttls, settings.now) if loaded else []
+        if not found:
+            raise InputError("give a TARGET, or a configuration whose services to check")
         with output.progress("checking") as update:
             report = checking.check(found, settings, update)
     if fmt in monitoring.FORMATS:
@@ -155,54 +164,79 @@ def _resolver(text: str | None, loaded: Config | None, asks_dns: bool) -> Endpoi
     return system_resolver() if asks_dns else None
 
 
-def _nameservers(texts: list[str], loaded: Config | None) -> tuple[Endpoint, ...]:
-    """--nameserver, else the `nameservers` of a configured rfc2136 provider."""
-    from tlsagen.config_values import get_str_list
-    from tlsagen.provider import parse_endpoint
-
-    if texts:
-        return tuple(parse_endpoint(text, "--nameserver") for text in texts)
-    found = []
-    for provider in loaded.providers.values() if loaded else []:
-        if provider.kind == "rfc2136":
-            where = f"{provider.settings.where} nameservers"
-            for text in get_str_list(provider.settings.options, "nameservers", where):
-                found.append(parse_endpoint(text, where))
-    return tuple(dict.fromkeys(found))
-
-
-def _targets(texts: list[str], port: int, mx: bool, loaded: Config | None) -> list[Target]:
-    from tlsagen import material
+def _given_targets(texts: list[str], port: int, mx: bool, starttls: str | None) -> list[Target]:
     from tlsagen.check import Target
     from tlsagen.records import host_name
 
-    if not texts:
-        if loaded is None:
-            raise InputError("give a TARGET, or a configuration whose services to check")
-        targets = []
-        for service in loaded.services:
-            keys = tuple(material.read_source(s) for s in service.current + service.next_keys)
-            for owner in service.owners:
-                if owner.name.split(".")[1] != "_tcp":
-                    log.warning("%s: only TCP services can be checked; skipped", owner)
-                    continue
-                targets.append(Target(owner.host, owner.port, False, keys, service.name))
-        return targets
     targets = []
     for text in texts:
         host, _, given = text.rpartition(":")
         if host and given.isascii() and given.isdigit():
             if len(given) > 5 or not 0 < int(given) < 65536:
                 raise UsageError(f"{text}: the port must be 1-65535")
-            targets.append(Target(host_name(host), int(given), mx, label=text))
+            targets.append(Target(host_name(host), int(given), mx, label=text, starttls=starttls))
         else:
             wants_mx = True if mx else (None if port == 25 else False)
-            targets.append(Target(host_name(text), port, wants_mx, label=text))
+            targets.append(Target(host_name(text), port, wants_mx, label=text, starttls=starttls))
+    return targets
+
+
+def _configured_targets(loaded: Config, starttls: str | None, now: datetime) -> list[Target]:
+    """Every TCP owner of every configured service: its port and `starttls` (--starttls wins),
+    the servers its provider names for its zone, and the keys configuration and state know."""
+    from tlsagen import provider, slots, state
+    from tlsagen.check import Keys, Target
+
+    state_path = loaded.state or state.default_path()
+    memories = state.load(state_path)
+    opened = {
+        name: provider.load(configured.kind)(configured.settings)
+        for name, configured in sorted(loaded.providers.items())
+        if any(service.provider == name for service in loaded.services)
+    }
+    targets = []
+    for service in loaded.services:
+        owners = [owner for owner in service.owners if owner.name.split(".")[1] == "_tcp"]
+        for owner in sorted(set(service.owners) - set(owners)):
+            log.warning("%s: only TCP services can be checked; skipped", owner)
+        if not owners:
+            continue
+        found = slots.read(service, now, state.next_key_path(state_path, service.name))
+        memory = memories.get(service.name)
+        keys = Keys(
+            found.current,
+            found.staged.chain if found.staged else None,
+            found.nexts,
+            memory,
+            service.ttl,
+            service.deploy is not None or (memory is not None and memory.managed),
+        )
+        zones = opened[service.provider].zones(owners)
+        servers = {
+            zone: tuple(opened[service.provider].servers(zone)) for zone in set(zones.values())
+        }
+        targets += [
+            Target(
+                owner.host,
+                owner.port,
+                False,
+                keys,
+                service.name,
+                starttls or service.starttls,
+                servers[zones[owner]],
+            )
+            for owner in owners
+        ]
     return targets
 
 
 def _offline(
-    path: Path, texts: list[str] | None, name: str | None, port: int, settings: Settings
+    path: Path,
+    texts: list[str] | None,
+    name: str | None,
+    port: int,
+    starttls: str | None,
+    settings: Settings,
 ) -> Report:
     from cryptography import x509
 
@@ -224,7 +258,7 @@ def _offline(
             "checking as %s, the certificate's first name (give --name to choose)", escaped(name)
         )
     records = [_given_record(text) for text in texts] if texts else None
-    target = Target(host_name(name), port, False, label=str(path))
+    target = Target(host_name(name), port, False, label=str(path), starttls=starttls)
     return check_chain(found.chain, str(path), target, records, settings)
 
 

@@ -345,6 +345,8 @@ def check_json(report: Report, strict: bool = False) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "exit_code": error.exit_code if error else 0,
+        "resolver": str(report.resolver) if report.resolver else None,
+        "problems": _problems_json(list(report.general)),
         "targets": [
             {
                 "target": t.target.name,
@@ -427,8 +429,17 @@ def _verdict(report: Report, strict: bool) -> str:
     return f"result: {listing} (exit {error.exit_code if error else 0})"
 
 
+def _resolver_lines(report: Report) -> list[str]:
+    """The resolver asked, if any, and the problems of the run (the resolver's)."""
+    if report.resolver is None:
+        return []
+    validates = "" if report.general else " (validates DNSSEC)"
+    lines = [f"resolver: {report.resolver}{validates}"]
+    return lines + [f"{p.kind}: {p.text}" for p in report.general]
+
+
 def check_text(report: Report, strict: bool = False) -> str:
-    lines = []
+    lines = _resolver_lines(report)
     for target in report.targets:
         mx = target.mx
         if mx is not None:
@@ -468,6 +479,8 @@ def _check_tables(report: Report, strict: bool) -> None:
     from rich.table import Table
 
     console = Console()
+    for line in _resolver_lines(report):
+        console.print(escape(line))
     for target in report.targets:
         title = target.target.label or target.target.name
         if target.mx is not None:
