@@ -1,29 +1,203 @@
-"""Direct queries to one authoritative server: a TLSA RRset, the SOA serial. Thin DNS edge."""
+"""Direct queries to one authoritative server: a TLSA RRset, the SOA serial. Thin DNS edge.
+
+Replies are read with `from_wire`, which keeps the TLSA records dnspython refuses (rdata under 3
+octets, a digest whose length does not fit its matching type) as opaque rdata instead of failing
+the whole reply: DNS may hold such records, and a sender treats them as unusable and goes on with
+the others (RFC 7671, RFC 7672 §2.2). `to_rrset` turns them into TLSAData or Malformed.
+"""
 
 from __future__ import annotations
 
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
 import dns.exception
 import dns.flags
+import dns.inet
 import dns.message
 import dns.name
-import dns.query
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+import dns.wire
 
 from tlsagen.errors import ProviderError
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner, RRset, rrset
+from tlsagen.records import Malformed, Owner, RRset
 from tlsagen.tlsa import TLSAData
+
+_SECTIONS = (
+    dns.message.MessageSection.ANSWER,
+    dns.message.MessageSection.AUTHORITY,
+    dns.message.MessageSection.ADDITIONAL,
+)
+
+
+class ReplyError(dns.exception.DNSException):
+    """No readable reply to a query: none came in time, or the one that came cannot be read."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A TLSA record of a reply that dnspython refuses to parse, and the error it raises."""
+
+    section: dns.message.MessageSection
+    name: dns.name.Name
+    rdclass: dns.rdataclass.RdataClass
+    ttl: int
+    data: bytes
+    error: str
+
+
+def from_wire(wire: bytes, **kwargs: Any) -> dns.message.Message:
+    """`dns.message.from_wire(wire, **kwargs)`, except that a TLSA record dnspython refuses is
+    kept as generic rdata of type TLSA (its bytes as sent) instead of failing the message.
+
+    Every other error still raises, as dnspython raises it, including a TSIG that does not verify
+    (its MAC covers the wire as received, which is left untouched). Thread-safe: dnspython's type
+    registry is not touched.
+    """
+    try:
+        return dns.message.from_wire(wire, **kwargs)
+    except dns.exception.FormError:
+        refused = _refused_tlsa(wire)
+        if not refused:
+            raise
+    message = dns.message.from_wire(wire, **{**kwargs, "continue_on_error": True})
+    unexplained = Counter(_error_text(e.exception) for e in message.errors)
+    unexplained.subtract(r.error for r in refused)
+    for error in message.errors:
+        if unexplained[_error_text(error.exception)] > 0:
+            raise error.exception
+    for record in refused:
+        section = message.section_from_number(record.section)
+        rrset = message.find_rrset(
+            section, record.name, record.rdclass, dns.rdatatype.TLSA, create=True
+        )
+        generic = dns.rdata.GenericRdata(record.rdclass, dns.rdatatype.TLSA, record.data)
+        rrset.add(generic, record.ttl if record.ttl <= 0x7FFFFFFF else 0)
+    message.errors = []
+    return message
+
+
+def _error_text(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _refused_tlsa(wire: bytes) -> list[_Refused]:
+    """The TLSA records of `wire` that dnspython refuses; none when the message itself is broken."""
+    parser = dns.wire.Parser(wire)
+    found = []
+    try:
+        counts = parser.get_struct("!HHHHHH")[2:]
+        for _ in range(counts[0]):
+            parser.get_name(decompress=True)
+            parser.get_struct("!HH")
+        for section, count in zip(_SECTIONS, counts[1:], strict=True):
+            for _ in range(count):
+                name = parser.get_name(decompress=True)
+                rdtype, rdclass, ttl, rdlen = parser.get_struct("!HHIH")
+                start = parser.current
+                if rdtype == dns.rdatatype.TLSA:
+                    try:
+                        with parser.restrict_to(rdlen):
+                            dns.rdata.from_wire_parser(rdclass, rdtype, parser)
+                    except dns.exception.FormError as exc:
+                        data = wire[start : start + rdlen]
+                        found.append(_Refused(section, name, rdclass, ttl, data, _error_text(exc)))
+                parser.seek(start + rdlen)
+    except dns.exception.FormError:
+        return []
+    return found
 
 
 def to_rrset(owner: Owner, answer: dns.rrset.RRset) -> RRset:
-    """A tlsagen RRset from a dnspython TLSA rrset."""
-    return rrset(
-        owner,
-        answer.ttl,
-        (TLSAData(r.usage, r.selector, r.mtype, r.cert) for r in answer),
-    )
+    """A tlsagen RRset from a TLSA rrset read with `from_wire`: TLSAData for every record of at
+    least 3 octets (whatever its fields and length: `verify` judges those), Malformed for the
+    others."""
+    records, malformed = [], []
+    for rdata in answer:
+        data = rdata.to_wire()
+        if len(data) >= 3:
+            records.append(TLSAData(data[0], data[1], data[2], data[3:]))
+        else:
+            malformed.append(
+                Malformed(
+                    f"\\# {len(data)} {data.hex()}".rstrip(),
+                    f"{len(data)} octet(s) of data: a TLSA record needs at least 3 "
+                    "(usage, selector, matching type)",
+                )
+            )
+    return RRset(owner, answer.ttl, frozenset(records), frozenset(malformed))
+
+
+def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dns.message.Message:
+    """Send `query` over UDP, over TCP when the reply is truncated; the reply, read by `from_wire`
+    (a TSIG-signed query gets its reply verified).
+
+    A datagram that is not the reply (another id, not parseable, another question: a late answer
+    to an earlier query, a spoofer) is skipped; when no reply came in `timeout` seconds and one of
+    the skipped ones had the query's id but could not be read, that error is raised rather than
+    a bare timeout.
+    """
+    wire = query.to_wire()
+    deadline = time.monotonic() + timeout
+    unreadable: ReplyError | None = None
+    with socket.socket(dns.inet.af_for_address(server.host), socket.SOCK_DGRAM) as sock:
+        sock.connect((server.host, server.port))  # the kernel drops datagrams from elsewhere
+        sock.send(wire)
+        while True:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            try:
+                reply = sock.recv(65535)
+            except TimeoutError:
+                raise unreadable or ReplyError(f"no reply within {timeout:g} s") from None
+            if len(reply) < 12 or reply[:2] != wire[:2]:
+                continue
+            if reply[2] & 0x02:  # TC: the full reply needs TCP (RFC 7766)
+                return exchange_tcp(query, server, timeout)
+            try:
+                response = _read_reply(query, reply)
+            except dns.exception.DNSException as exc:
+                unreadable = ReplyError(f"its reply cannot be read: {exc}")
+                continue
+            return response
+
+
+def exchange_tcp(
+    query: dns.message.Message, server: Endpoint, timeout: float
+) -> dns.message.Message:
+    """Send `query` over TCP; the reply, read by `from_wire` (see `exchange`)."""
+    wire = query.to_wire()
+    with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
+        sock.sendall(len(wire).to_bytes(2, "big") + wire)
+        size = int.from_bytes(_read_exactly(sock, 2), "big")
+        return _read_reply(query, _read_exactly(sock, size))
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ReplyError("the server closed the TCP connection mid-reply")
+        data += chunk
+    return data
+
+
+def _read_reply(query: dns.message.Message, wire: bytes) -> dns.message.Message:
+    response = from_wire(wire, keyring=query.keyring, request_mac=query.mac)
+    if not query.is_response(response):
+        raise ReplyError("the reply does not answer the query")
+    return response
 
 
 def ask(
@@ -37,17 +211,15 @@ def ask(
 
     With `dnssec`, the DO bit asks for the RRSIGs too. A late answer to an earlier query that
     lands on the same source port (a server that was paused, a NAT) is skipped, not taken for
-    this one's failure.
+    this one's failure (see `exchange`).
     """
     query = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
     query.flags &= ~dns.flags.RD
     try:
-        response, _ = dns.query.udp_with_fallback(
-            query, server.host, timeout, server.port, ignore_unexpected=True, ignore_errors=True
-        )
+        response = exchange(query, server, timeout)
     except (dns.exception.DNSException, OSError) as exc:
         raise ProviderError(
-            f"server {server} did not answer for {name} {rdtype.name}: {exc}"
+            f"no answer from server {server} for {name} {rdtype.name}: {exc}"
         ) from None
     if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         raise ProviderError(
