@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 
 from tlsagen.errors import ConflictError
 from tlsagen.provider import Endpoint, Provider
-from tlsagen.records import Change, ChangeSet, Owner, RRset, holds_every_after, rrset
+from tlsagen.records import (
+    Change,
+    ChangeSet,
+    Owner,
+    RRset,
+    holds_every_after,
+    rrset,
+    stored_record,
+    stored_rrset,
+)
 from tlsagen.tlsa import TLSAData
 
 
@@ -65,6 +74,9 @@ class Harness:
     external_write: Callable[[Owner, RRset | None], None]
     _labels: itertools.count[int] = field(default_factory=itertools.count)
     prefix: str = "contract"
+    # Replace the owner's TLSA RRset by these record texts (TTL 300) with the provider's own
+    # client, as someone editing by hand would: records tlsagen would never write.
+    plant: Callable[[Owner, Sequence[str]], None] | None = None
 
     def owner(self, port: int = 25) -> Owner:
         """A fresh owner in the zone that no other test uses."""
@@ -76,6 +88,18 @@ class Harness:
 
     def apply(self, *changes: Change) -> None:
         self.provider.apply(ChangeSet(self.zone, changes))
+
+    def planted(self, owner: Owner, texts: Sequence[str]) -> RRset:
+        """Plant `texts` at `owner`; the RRset they make."""
+        if self.plant is None:
+            raise AssertionError("this harness cannot plant records: give it `plant`")
+        self.plant(owner, texts)
+        return stored_rrset(owner, 300, map(stored_record, texts))
+
+
+# Records every provider can store and tlsagen would never write: a SHA-256 digest of two
+# octets, and fields no RFC defines.
+UNUSABLE = ("3 1 1 abcd", "4 2 3 " + "ab" * 32)
 
 
 class ProviderContract:
@@ -169,3 +193,27 @@ class ProviderContract:
         # The same change sent again (a retried run): DNS already holds `after`, so it succeeds.
         harness.apply(Change(owner, old, new))
         assert harness.read(owner) == {owner: new}
+
+    def test_unusable_records_are_read_and_replaced(self, harness: Harness) -> None:
+        owner, other = harness.owner(), harness.owner()
+        planted = harness.planted(owner, UNUSABLE)
+        held = harness.read(owner, other)
+        assert held == {owner: planted}
+        new = rrset(owner, 300, [record("a")])
+        created = rrset(other, 300, [record("o")])
+        harness.apply(Change(owner, held[owner], new), Change(other, None, created))
+        assert harness.read(owner, other) == {owner: new, other: created}
+
+    def test_unusable_records_changed_since_the_read_conflict(self, harness: Harness) -> None:
+        owner = harness.owner()
+        read_value = harness.planted(owner, UNUSABLE[:1])
+        concurrent = harness.planted(owner, ["3 1 1 abce"])
+        try:
+            harness.apply(Change(owner, read_value, rrset(owner, 300, [record("a")])))
+        except ConflictError:
+            pass
+        else:
+            raise AssertionError("a stale `before` of unusable records must raise ConflictError")
+        assert harness.read(owner) == {owner: concurrent}
+        harness.apply(Change(owner, concurrent, None))  # and they can be deleted
+        assert harness.read(owner) == {}

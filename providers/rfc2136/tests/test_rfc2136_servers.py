@@ -6,7 +6,7 @@ import base64
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,27 @@ def external_writer(zone: Zone) -> Callable[[Owner, RRset | None], None]:
     return write
 
 
+def planter(zone: Zone) -> Callable[[Owner, Sequence[str]], None]:
+    """Records written as they are, with the real `nsupdate -k KEYFILE`."""
+
+    def plant(owner: Owner, texts: Sequence[str]) -> None:
+        nsupdate(
+            zone,
+            [f"update delete {owner} TLSA"]
+            + [f"update add {owner} 300 TLSA {text}" for text in texts],
+        )
+
+    return plant
+
+
 def contract_harness(lab: DnsLab, zone: Zone, prefix: str) -> Harness:
-    return Harness(make_provider(lab, zone), zone.name, external_writer(zone), prefix=prefix)
+    return Harness(
+        make_provider(lab, zone),
+        zone.name,
+        external_writer(zone),
+        prefix=prefix,
+        plant=planter(zone),
+    )
 
 
 class TestBindContract(ProviderContract):
