@@ -133,6 +133,49 @@ def test_tsig_failures_are_explained_and_change_nothing(
     assert make_provider(dns_lab, zone).read(zone.name, [owner]) == {}
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"secret": "env:WRONG_SECRET"}, r"TSIG key tlsagen-key\. \(BADSIG\): the secret differs"),
+        ({"key-name": "nobody", "secret": "env:RIGHT_SECRET"}, r"key nobody\. .*\(BADKEY\)"),
+    ],
+    ids=["wrong-secret", "unknown-key"],
+)
+def test_a_wrong_key_fails_the_first_read(
+    dns_lab: DnsLab,
+    zone: Zone,
+    fresh_host: str,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, str],
+    expected: str,
+) -> None:
+    """Reads are signed: `plan` proves the key before `publish` needs it."""
+    monkeypatch.setenv("WRONG_SECRET", wrong_secret())
+    monkeypatch.setenv("RIGHT_SECRET", zone.key.secret)
+    keyed = make_provider(dns_lab, zone, **{"key-file": None, "key-name": zone.key.name, **options})
+    with pytest.raises(ProviderError, match=expected) as caught:
+        keyed.read(zone.name, [owner_in(zone, fresh_host)])
+    assert wrong_secret() not in str(caught.value) and zone.key.secret not in str(caught.value)
+
+
+def test_reads_are_signed_and_their_answers_checked(
+    dns_lab: DnsLab, fresh_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dns.message.Message] = []
+    exchange = transport._exchange_udp
+
+    def recording(request: dns.message.Message, *args: Any) -> dns.message.Message:
+        sent.append(request)
+        response = exchange(request, *args)
+        assert response.had_tsig  # verified by dnspython against the request's MAC
+        return response
+
+    monkeypatch.setattr(transport, "_exchange_udp", recording)
+    zone = dns_lab.bind
+    make_provider(dns_lab, zone).read(zone.name, [owner_in(zone, fresh_host)])
+    assert [request.keyname.to_text() for request in sent] == [zone.key.name]
+
+
 def test_key_the_update_policy_forbids_tlsa_is_explained(
     dns_lab: DnsLab, zone: Zone, fresh_host: str
 ) -> None:
