@@ -179,7 +179,7 @@ def stored_record(text: str) -> TLSAData | Malformed:
 
 
 def _is_octet(field: str) -> bool:
-    return field.isascii() and field.isdigit() and len(field) <= 3 and int(field) < 256
+    return field.isascii() and field.isdigit() and len(field.lstrip("0")) <= 3 and int(field) < 256
 
 
 def _generic(text: str) -> TLSAData | Malformed:

@@ -374,6 +374,25 @@ def test_read_by_axfr_equals_read_by_queries(
     assert "AXFR of" in caplog.text
 
 
+def test_a_zone_dnspython_cannot_transfer_is_read_by_queries(
+    dns_lab: DnsLab, fresh_host: str, axfr_always: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A digest of the wrong length anywhere in the zone fails dnspython's AXFR: the owners
+    are read by queries instead, the unusable record with them."""
+    caplog.set_level(logging.DEBUG, "tlsagen")
+    zone = dns_lab.bind
+    owners = [owner_in(zone, f"{fresh_host}-{n}") for n in range(2)]
+    planted = {owners[0]: rrset(owners[0], 300, [TLSAData(3, 1, 1, b"\xab\xcd")])}
+    planter(zone)(owners[0], ["3 1 1 abcd"])
+    keyed = make_provider(dns_lab, zone)
+    try:
+        assert keyed.read(zone.name, owners) == planted
+        assert "AXFR of example.test. from" in caplog.text
+    finally:
+        keyed.apply(ChangeSet(zone.name, (Change(owners[0], planted[owners[0]], None),)))
+    assert keyed.read(zone.name, owners) == {}
+
+
 def test_an_axfr_far_larger_than_the_read_is_given_up_for_queries(
     dns_lab: DnsLab,
     fresh_host: str,
