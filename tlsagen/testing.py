@@ -89,6 +89,14 @@ class Harness:
     def apply(self, *changes: Change) -> None:
         self.provider.apply(ChangeSet(self.zone, changes))
 
+    def apply_conflicts(self, *changes: Change) -> None:
+        """Apply `changes`, which must fail with ConflictError: a `before` is stale."""
+        try:
+            self.apply(*changes)
+        except ConflictError:
+            return
+        raise AssertionError("a stale `before` must raise ConflictError")
+
     def planted(self, owner: Owner, texts: Sequence[str]) -> RRset:
         """Plant `texts` at `owner`; the RRset they make."""
         if self.plant is None:
@@ -139,27 +147,17 @@ class ProviderContract:
         harness.apply(Change(owner, None, read_value))
         concurrent = rrset(owner, 300, [record("a"), record("intruder")])
         harness.external_write(owner, concurrent)
-        try:
-            harness.apply(
-                Change(other, None, rrset(other, 300, [record("o")])),
-                Change(owner, read_value, rrset(owner, 300, [record("b")])),
-            )
-        except ConflictError:
-            pass
-        else:
-            raise AssertionError("a stale `before` must raise ConflictError")
+        harness.apply_conflicts(
+            Change(other, None, rrset(other, 300, [record("o")])),
+            Change(owner, read_value, rrset(owner, 300, [record("b")])),
+        )
         assert harness.read(owner, other) == {owner: concurrent}
 
     def test_create_over_existing_conflicts(self, harness: Harness) -> None:
         owner = harness.owner()
         existing = rrset(owner, 300, [record("x")])
         harness.external_write(owner, existing)
-        try:
-            harness.apply(Change(owner, None, rrset(owner, 300, [record("a")])))
-        except ConflictError:
-            pass
-        else:
-            raise AssertionError("creating over an existing RRset must raise ConflictError")
+        harness.apply_conflicts(Change(owner, None, rrset(owner, 300, [record("a")])))
         assert harness.read(owner) == {owner: existing}
 
     def test_several_owners_in_one_change_set(self, harness: Harness) -> None:
@@ -208,12 +206,7 @@ class ProviderContract:
         owner = harness.owner()
         read_value = harness.planted(owner, UNUSABLE[:1])
         concurrent = harness.planted(owner, ["3 1 1 abce"])
-        try:
-            harness.apply(Change(owner, read_value, rrset(owner, 300, [record("a")])))
-        except ConflictError:
-            pass
-        else:
-            raise AssertionError("a stale `before` of unusable records must raise ConflictError")
+        harness.apply_conflicts(Change(owner, read_value, rrset(owner, 300, [record("a")])))
         assert harness.read(owner) == {owner: concurrent}
         harness.apply(Change(owner, concurrent, None))  # and they can be deleted
         assert harness.read(owner) == {}
