@@ -13,9 +13,11 @@ from typing import Any
 
 import dns.message
 import dns.query
+import dns.rcode
 import pytest
 
 from tests.testbed import DnsLab, Zone, nsupdate, pause
+from tests.testbed.faulty import RCODE, FaultyDns, Rule
 from tlsagen.errors import ConflictError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.records import Change, ChangeSet, Owner, RRset, rrset
@@ -153,6 +155,28 @@ def test_reads_are_signed_and_their_answers_checked(
     zone = dns_lab.bind
     make_provider(dns_lab, zone).read(zone.name, [owner_in(zone, fresh_host)])
     assert [request.keyname.to_text() for request in sent] == [zone.key.name]
+
+
+@pytest.mark.parametrize("rcode", ["NOTAUTH", "SERVFAIL", "NOERROR"])
+def test_an_unsigned_answer_to_a_read_is_refused(
+    dns_lab: DnsLab, fresh_host: str, rcode: str
+) -> None:
+    """Something on the path answers in the server's place (or a server that did not accept the
+    key, as PowerDNS answers NOTAUTH): without the key's signature, nothing is believed."""
+    zone = dns_lab.bind
+    proxy = FaultyDns(zone.primary)
+    try:
+        proxy.spoil(Rule(RCODE, qtype="TLSA", rcode=dns.rcode.from_text(rcode)))
+        keyed = make_provider(dns_lab, zone, server=proxy.address())
+        expected = (
+            f"answered {rcode} without a signature to a query for _25._tcp.{fresh_host}"
+            if rcode != "NOERROR"
+            else "failed its TSIG check"
+        )
+        with pytest.raises(ProviderError, match=expected):
+            keyed.read(zone.name, [owner_in(zone, fresh_host)])
+    finally:
+        proxy.close()
 
 
 def test_key_the_update_policy_forbids_tlsa_is_explained(

@@ -12,6 +12,7 @@ import dns.exception
 import dns.flags
 import dns.inet
 import dns.message
+import dns.opcode
 import dns.rcode
 import dns.rdatatype
 import dns.tsig
@@ -146,6 +147,12 @@ def _rejected(
         )
     if tsig is not None and tsig.error == dns.rcode.BADTIME:
         return ProviderError(f"{server} rejected the TSIG time (BADTIME): {_skew(tsig.other)}")
+    if unchecked.rcode() != dns.rcode.NOERROR and request.opcode() != dns.opcode.UPDATE:
+        return ProviderError(
+            f"{server} answered {dns.rcode.to_text(unchecked.rcode())} without a signature to "
+            f"a query for {zone} signed with TSIG key {key}: check the key's name, algorithm "
+            "and secret against the server's"
+        )
     if unchecked.rcode() != dns.rcode.NOERROR:
         return rcode_error(unchecked.rcode(), server, zone.to_text(), key.to_text())
     return NoAnswer(
