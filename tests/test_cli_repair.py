@@ -12,6 +12,7 @@ import pytest
 from tests.test_cli_publish import EXAMPLE, Site, hash_of
 from tests.testbed import nsupdate
 from tests.testbed.bind import make_tsig_key
+from tests.testbed.knot import knotc_replace
 from tests.testbed.model import DnsLab, Zone
 
 SHORT = "3 1 1 abcd"  # a SHA-256 digest of 2 octets: dnspython refuses to parse it
@@ -61,3 +62,17 @@ def test_a_wrong_secret_fails_plan_naming_the_key_not_the_secret(
     assert f"rejected the signature of TSIG key {site.zone.key.name} (BADSIG)" in err
     for secret in (wrong.secret, site.zone.key.secret):
         assert secret not in err and base64.b64decode(secret).hex() not in err
+
+
+def test_rdata_under_3_octets_on_knot_is_planned_and_replaced(
+    dns_lab: DnsLab, tmp_path: Path, fresh_host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = Site(tmp_path, dns_lab.knot, fresh_host)
+    knotc_replace(dns_lab.workdir / "knot", site.zone.name, site.owner.name, "TLSA", ["\\# 2 0301"])
+    code, out, err = site.run(capsys, "plan", "--exit-code")
+    assert code == 8, err
+    assert "  - \\# 2 0301  (malformed: 2 octet(s) of data: a TLSA record needs at least 3" in out
+    code, out, err = site.run(capsys, "publish")
+    assert code == 0, err
+    assert site.served(site.zone.primary) == {hash_of(EXAMPLE)}
+    assert site.run(capsys, "plan", "--exit-code")[0] == 0

@@ -18,6 +18,7 @@ import pytest
 
 from tests.testbed import DnsLab, Zone, nsupdate, pause
 from tests.testbed.faulty import RCODE, FaultyDns, Rule
+from tests.testbed.knot import knotc_replace
 from tlsagen.errors import ConflictError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.records import Change, ChangeSet, Owner, RRset, rrset
@@ -177,6 +178,27 @@ def test_an_unsigned_answer_to_a_read_is_refused(
             keyed.read(zone.name, [owner_in(zone, fresh_host)])
     finally:
         proxy.close()
+
+
+def test_rdata_under_3_octets_written_by_knotc_is_read_and_repaired(
+    dns_lab: DnsLab, fresh_host: str
+) -> None:
+    """Knot holds TLSA rdata of 2 octets when knotc writes it: read as Malformed in generic form,
+    and replaced by an UPDATE whose prerequisite repeats those 2 octets."""
+    zone = dns_lab.knot
+    owner = owner_in(zone, fresh_host)
+    knotc_replace(dns_lab.workdir / "knot", zone.name, owner.name, "TLSA", ["\\# 2 0301"])
+    keyed = make_provider(dns_lab, zone)
+    held = keyed.read(zone.name, [owner])[owner]
+    assert held.records == set() and [bad.text for bad in held.malformed] == ["\\# 2 0301"]
+    knotc_replace(dns_lab.workdir / "knot", zone.name, owner.name, "TLSA", ["\\# 2 0302"])
+    new = rrset(owner, 300, [record("a")])
+    with pytest.raises(ConflictError):
+        keyed.apply(ChangeSet(zone.name, (Change(owner, held, new),)))
+    held = keyed.read(zone.name, [owner])[owner]
+    assert [bad.text for bad in held.malformed] == ["\\# 2 0302"]
+    keyed.apply(ChangeSet(zone.name, (Change(owner, held, new),)))
+    assert keyed.read(zone.name, [owner]) == {owner: new}
 
 
 def test_key_the_update_policy_forbids_tlsa_is_explained(
