@@ -3,16 +3,14 @@ answer's signature checked) against the same queries unsigned, from a real BIND 
 
 Run from the repository root: `python benchmarks/rfc2136_signed_reads.py`.
 It starts the test lab (BIND with inline signing), publishes 300 owners with two `3 1 1` records
-each, and prints the median of 7 reads of N of them, signed and unsigned, and their ratio.
+each, and prints the median of 5 reads of N of them, signed and unsigned, and their ratio.
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import dns.tsig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
+from benchmarks.rfc2136_read_strategies import median_time
 from tests.testbed import start_lab
 from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.records import Change, ChangeSet, Owner, rrset
@@ -31,16 +30,6 @@ from tlsagen_rfc2136.config import parse_settings
 TLSA = dns.rdatatype.TLSA
 
 SIZES = (10, 100, 300)
-RUNS = 7
-
-
-def median_time(action: Callable[[], object]) -> float:
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
