@@ -147,3 +147,66 @@ def holds_every_after(held: Mapping[Owner, RRset], changes: Iterable[Change]) ->
 
 def rrset(owner: Owner, ttl: int, records: Iterable[TLSAData]) -> RRset:
     return RRset(owner, ttl, frozenset(records))
+
+
+def stored_rrset(owner: Owner, ttl: int, items: Iterable[TLSAData | Malformed]) -> RRset:
+    """The RRset of records read as `stored_record` (or from the wire) gives them."""
+    read = list(items)
+    return RRset(
+        owner,
+        ttl,
+        frozenset(item for item in read if isinstance(item, TLSAData)),
+        frozenset(item for item in read if isinstance(item, Malformed)),
+    )
+
+
+def stored_record(text: str) -> TLSAData | Malformed:
+    """A TLSA record as a provider stores it, in presentation form (`U S M HEX`, or RFC 3597's
+    generic `\\# LENGTH HEX`): TLSAData whatever its data length or field values (even none),
+    else Malformed with the reason."""
+    fields = text.split()
+    if fields[:1] == ["\\#"]:
+        return _generic(text)
+    numbers = fields[:3]
+    if len(numbers) < 3 or not all(_is_octet(field) for field in numbers):
+        return Malformed(text, "it does not start with usage, selector and matching type (0-255)")
+    try:
+        data = bytes.fromhex("".join(fields[3:]))
+    except ValueError:
+        return Malformed(text, "its data is not hexadecimal")
+    usage, selector, mtype = (int(field) for field in numbers)
+    return TLSAData(usage, selector, mtype, data)
+
+
+def _is_octet(field: str) -> bool:
+    return field.isascii() and field.isdigit() and len(field.lstrip("0")) <= 3 and int(field) < 256
+
+
+def _generic(text: str) -> TLSAData | Malformed:
+    """`\\# LENGTH HEX`: TLSAData when the length is right and covers the three fields."""
+    try:
+        wire = generic_octets(text)
+    except ValueError as exc:
+        return Malformed(text, str(exc))
+    if len(wire) < 3:
+        return Malformed(
+            text, f"its {len(wire)} octet(s) cannot hold usage, selector and matching type"
+        )
+    return TLSAData(wire[0], wire[1], wire[2], wire[3:])
+
+
+def generic_octets(text: str) -> bytes:
+    """The rdata of RFC 3597's generic form `\\# LENGTH HEX`; ValueError saying what is wrong."""
+    marker, *fields = text.split() or [""]
+    if marker != "\\#" or not fields:
+        raise ValueError("it is not in the generic form \\# LENGTH HEX")
+    length = fields[0]
+    if not (length.isascii() and length.isdigit() and len(length) <= 5):
+        raise ValueError("its generic form (\\# LENGTH HEX) has no length")
+    try:
+        wire = bytes.fromhex("".join(fields[1:]))
+    except ValueError:
+        raise ValueError("its data is not hexadecimal") from None
+    if len(wire) != int(length):
+        raise ValueError(f"it says {int(length)} octets and holds {len(wire)}")
+    return wire

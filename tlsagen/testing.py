@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 
 from tlsagen.errors import ConflictError
 from tlsagen.provider import Endpoint, Provider
-from tlsagen.records import Change, ChangeSet, Owner, RRset, holds_every_after, rrset
+from tlsagen.records import (
+    Change,
+    ChangeSet,
+    Owner,
+    RRset,
+    holds_every_after,
+    rrset,
+    stored_record,
+    stored_rrset,
+)
 from tlsagen.tlsa import TLSAData
 
 
@@ -65,6 +74,9 @@ class Harness:
     external_write: Callable[[Owner, RRset | None], None]
     _labels: itertools.count[int] = field(default_factory=itertools.count)
     prefix: str = "contract"
+    # Replace the owner's TLSA RRset by these record texts (TTL 300) with the provider's own
+    # client, as someone editing by hand would: records tlsagen would never write.
+    plant: Callable[[Owner, Sequence[str]], None] | None = None
 
     def owner(self, port: int = 25) -> Owner:
         """A fresh owner in the zone that no other test uses."""
@@ -76,6 +88,26 @@ class Harness:
 
     def apply(self, *changes: Change) -> None:
         self.provider.apply(ChangeSet(self.zone, changes))
+
+    def apply_conflicts(self, *changes: Change) -> None:
+        """Apply `changes`, which must fail with ConflictError: a `before` is stale."""
+        try:
+            self.apply(*changes)
+        except ConflictError:
+            return
+        raise AssertionError("a stale `before` must raise ConflictError")
+
+    def planted(self, owner: Owner, texts: Sequence[str]) -> RRset:
+        """Plant `texts` at `owner`; the RRset they make."""
+        if self.plant is None:
+            raise AssertionError("this harness cannot plant records: give it `plant`")
+        self.plant(owner, texts)
+        return stored_rrset(owner, 300, map(stored_record, texts))
+
+
+# Records every provider can store and tlsagen would never write: a SHA-256 digest of two
+# octets, and fields no RFC defines.
+UNUSABLE = ("3 1 1 abcd", "4 2 3 " + "ab" * 32)
 
 
 class ProviderContract:
@@ -115,27 +147,17 @@ class ProviderContract:
         harness.apply(Change(owner, None, read_value))
         concurrent = rrset(owner, 300, [record("a"), record("intruder")])
         harness.external_write(owner, concurrent)
-        try:
-            harness.apply(
-                Change(other, None, rrset(other, 300, [record("o")])),
-                Change(owner, read_value, rrset(owner, 300, [record("b")])),
-            )
-        except ConflictError:
-            pass
-        else:
-            raise AssertionError("a stale `before` must raise ConflictError")
+        harness.apply_conflicts(
+            Change(other, None, rrset(other, 300, [record("o")])),
+            Change(owner, read_value, rrset(owner, 300, [record("b")])),
+        )
         assert harness.read(owner, other) == {owner: concurrent}
 
     def test_create_over_existing_conflicts(self, harness: Harness) -> None:
         owner = harness.owner()
         existing = rrset(owner, 300, [record("x")])
         harness.external_write(owner, existing)
-        try:
-            harness.apply(Change(owner, None, rrset(owner, 300, [record("a")])))
-        except ConflictError:
-            pass
-        else:
-            raise AssertionError("creating over an existing RRset must raise ConflictError")
+        harness.apply_conflicts(Change(owner, None, rrset(owner, 300, [record("a")])))
         assert harness.read(owner) == {owner: existing}
 
     def test_several_owners_in_one_change_set(self, harness: Harness) -> None:
@@ -169,3 +191,22 @@ class ProviderContract:
         # The same change sent again (a retried run): DNS already holds `after`, so it succeeds.
         harness.apply(Change(owner, old, new))
         assert harness.read(owner) == {owner: new}
+
+    def test_unusable_records_are_read_and_replaced(self, harness: Harness) -> None:
+        owner, other = harness.owner(), harness.owner()
+        planted = harness.planted(owner, UNUSABLE)
+        held = harness.read(owner, other)
+        assert held == {owner: planted}
+        new = rrset(owner, 300, [record("a")])
+        created = rrset(other, 300, [record("o")])
+        harness.apply(Change(owner, held[owner], new), Change(other, None, created))
+        assert harness.read(owner, other) == {owner: new, other: created}
+
+    def test_unusable_records_changed_since_the_read_conflict(self, harness: Harness) -> None:
+        owner = harness.owner()
+        read_value = harness.planted(owner, UNUSABLE[:1])
+        concurrent = harness.planted(owner, ["3 1 1 abce"])
+        harness.apply_conflicts(Change(owner, read_value, rrset(owner, 300, [record("a")])))
+        assert harness.read(owner) == {owner: concurrent}
+        harness.apply(Change(owner, concurrent, None))  # and they can be deleted
+        assert harness.read(owner) == {}

@@ -1,9 +1,10 @@
 """Knot DNS: a primary with automatic DNSSEC signing and TSIG-authorised dynamic updates."""
 
+from contextlib import suppress
 from pathlib import Path
 
 from .model import TsigKey
-from .proc import Proc
+from .proc import LabError, Proc, run
 
 
 def start_knot(
@@ -62,3 +63,20 @@ zone:
 """
     )
     return Proc("knot", ["knotd", "-c", str(conf)], directory / "knot.log", port)
+
+
+def knotc_replace(directory: Path, zone: str, owner: str, rdtype: str, texts: list[str]) -> None:
+    """Replace the owner's `rdtype` RRset in the running knotd of `directory` with `knotc`, in one
+    zone transaction: records as written (TTL 300), which knotc takes where nsupdate refuses
+    them (TLSA rdata under 3 octets, as `\\# 2 0301`)."""
+    knotc = ["knotc", "-c", str(directory / "knot.conf")]
+    run([*knotc, "zone-begin", zone], directory)
+    try:
+        with suppress(LabError):  # there may be none
+            run([*knotc, "zone-unset", zone, owner, rdtype], directory)
+        for text in texts:
+            run([*knotc, "zone-set", zone, owner, "300", rdtype, *text.split()], directory)
+    except LabError:
+        run([*knotc, "zone-abort", zone], directory)
+        raise
+    run([*knotc, "zone-commit", zone], directory)

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tlsagen.engine import OwnerPlan, Plan, PublishResult, RolloverResult, ServerReport
 from tlsagen.rollover import Gate
+from tlsagen.text import escaped
 from tlsagen.tlsa import TLSAData
+from tlsagen.verify import unusable
 
 if TYPE_CHECKING:
     from tlsagen.check import HostReport, Live, Problem, Report
@@ -35,7 +37,8 @@ def _action(item: OwnerPlan) -> str:
 
 
 def _record_rows(item: OwnerPlan) -> list[tuple[str, str, str]]:
-    """(state, record text, role) for each record held or desired."""
+    """(state, record text, role) for each record held or desired; a record DNS holds that is
+    not TLSA data as stored (remote text: escape it), with why it cannot be read."""
     held = item.current.records if item.current else frozenset()
     rows = []
     for record in sorted(held | item.desired.records):
@@ -45,8 +48,17 @@ def _record_rows(item: OwnerPlan) -> list[tuple[str, str, str]]:
             state = "add"
         else:
             state = "remove"
-        rows.append((state, record.to_text(), item.roles.get(record, "not configured")))
+        rows.append((state, record.to_text(), _role(item, record)))
+    for bad in sorted(item.current.malformed if item.current else ()):
+        rows.append(("remove", bad.text, f"malformed: {bad.reason}"))
     return rows
+
+
+def _role(item: OwnerPlan, record: TLSAData) -> str:
+    if record in item.roles:
+        return item.roles[record]
+    why = unusable(record, smtp=item.owner.port == 25)
+    return f"not configured; unusable: {why}" if why else "not configured"
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -93,7 +105,7 @@ def plan_text(plan: Plan) -> str:
         )
         if item.change is not None:
             for state, text, role in _record_rows(item):
-                lines.append(f"  {_MARK[state]} {text}  ({role})")
+                lines.append(f"  {_MARK[state]} {escaped(text)}  ({escaped(role)})")
         if item.unsafe:
             lines.append(f"  ! refused: {item.unsafe}")
     lines.append(summary(plan))
@@ -118,11 +130,9 @@ def _plan_table(plan: Plan) -> None:
         table.add_column(column, overflow="fold")
     style = {"keep": "", "add": "green", "remove": "red"}
     for item in plan.owners:
+        rows = [(s, escape(escaped(t)), escape(escaped(r))) for s, t, r in _record_rows(item)]
         records = "\n".join(
-            f"[{style[s]}]{_MARK[s]} {escape(t)}[/] {escape(r)}"
-            if style[s]
-            else f"  {escape(t)} {escape(r)}"
-            for s, t, r in _record_rows(item)
+            f"[{style[s]}]{_MARK[s]} {t}[/] {r}" if style[s] else f"  {t} {r}" for s, t, r in rows
         )
         if item.unsafe:
             records += f"\n[bold red]refused:[/] {escape(item.unsafe)}"
@@ -138,6 +148,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _code(text: str) -> str:
+    """Text for a Markdown code span in a table cell (which cannot hold a backtick)."""
+    return _cell(escaped(text)).replace("`", "'")
+
+
 def plan_markdown(plan: Plan) -> str:
     """The plan as a Markdown table, fit for a pull-request comment; warnings come first, where
     a reviewer cannot miss them."""
@@ -147,7 +162,7 @@ def plan_markdown(plan: Plan) -> str:
     lines += ["| owner | service | zone | action | records |", "|---|---|---|---|---|"]
     for item in plan.owners:
         records = "<br>".join(
-            f"`{_MARK[state].strip() or '='} {text}` {_cell(role)}"
+            f"`{_MARK[state].strip() or '='} {_code(text)}` {_cell(escaped(role))}"
             for state, text, role in _record_rows(item)
         )
         if item.unsafe:

@@ -6,16 +6,19 @@ import base64
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import dns.message
 import dns.query
+import dns.rcode
 import pytest
 
 from tests.testbed import DnsLab, Zone, nsupdate, pause
+from tests.testbed.faulty import RCODE, FaultyDns, Rule
+from tests.testbed.knot import knotc_replace
 from tlsagen.errors import ConflictError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.records import Change, ChangeSet, Owner, RRset, rrset
@@ -52,8 +55,27 @@ def external_writer(zone: Zone) -> Callable[[Owner, RRset | None], None]:
     return write
 
 
+def planter(zone: Zone) -> Callable[[Owner, Sequence[str]], None]:
+    """Records written as they are, with the real `nsupdate -k KEYFILE`."""
+
+    def plant(owner: Owner, texts: Sequence[str]) -> None:
+        nsupdate(
+            zone,
+            [f"update delete {owner} TLSA"]
+            + [f"update add {owner} 300 TLSA {text}" for text in texts],
+        )
+
+    return plant
+
+
 def contract_harness(lab: DnsLab, zone: Zone, prefix: str) -> Harness:
-    return Harness(make_provider(lab, zone), zone.name, external_writer(zone), prefix=prefix)
+    return Harness(
+        make_provider(lab, zone),
+        zone.name,
+        external_writer(zone),
+        prefix=prefix,
+        plant=planter(zone),
+    )
 
 
 class TestBindContract(ProviderContract):
@@ -109,9 +131,74 @@ def test_tsig_failures_are_explained_and_change_nothing(
     monkeypatch.setenv("RIGHT_SECRET", zone.key.secret)
     keyed = make_provider(dns_lab, zone, **{"key-file": None, "key-name": zone.key.name, **options})
     owner = owner_in(zone, fresh_host)
+    with pytest.raises(ProviderError, match=expected) as failed_read:
+        keyed.read(zone.name, [owner])  # reads are signed: `plan` proves the key already
     with pytest.raises(ProviderError, match=expected):
         keyed.apply(create_change(zone.name, owner))
     assert make_provider(dns_lab, zone).read(zone.name, [owner]) == {}
+    assert wrong_secret() not in str(failed_read.value)
+    assert zone.key.secret not in str(failed_read.value)
+
+
+def test_reads_are_signed_and_their_answers_checked(
+    dns_lab: DnsLab, fresh_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dns.message.Message] = []
+    exchange = transport._exchange_udp
+
+    def recording(request: dns.message.Message, *args: Any) -> dns.message.Message:
+        sent.append(request)
+        response = exchange(request, *args)
+        assert response.had_tsig  # verified by dnspython against the request's MAC
+        return response
+
+    monkeypatch.setattr(transport, "_exchange_udp", recording)
+    zone = dns_lab.bind
+    make_provider(dns_lab, zone).read(zone.name, [owner_in(zone, fresh_host)])
+    assert [request.keyname.to_text() for request in sent] == [zone.key.name]
+
+
+@pytest.mark.parametrize("rcode", ["NOTAUTH", "SERVFAIL", "NOERROR"])
+def test_an_unsigned_answer_to_a_read_is_refused(
+    dns_lab: DnsLab, fresh_host: str, rcode: str
+) -> None:
+    """Something on the path answers in the server's place (or a server that did not accept the
+    key, as PowerDNS answers NOTAUTH): without the key's signature, nothing is believed."""
+    zone = dns_lab.bind
+    proxy = FaultyDns(zone.primary)
+    try:
+        proxy.spoil(Rule(RCODE, qtype="TLSA", rcode=dns.rcode.from_text(rcode)))
+        keyed = make_provider(dns_lab, zone, server=proxy.address())
+        expected = (
+            f"answered {rcode} without a signature to a query for _25._tcp.{fresh_host}"
+            if rcode != "NOERROR"
+            else "failed its TSIG check"
+        )
+        with pytest.raises(ProviderError, match=expected):
+            keyed.read(zone.name, [owner_in(zone, fresh_host)])
+    finally:
+        proxy.close()
+
+
+def test_rdata_under_3_octets_written_by_knotc_is_read_and_repaired(
+    dns_lab: DnsLab, fresh_host: str
+) -> None:
+    """Knot holds TLSA rdata of 2 octets when knotc writes it: read as Malformed in generic form,
+    and replaced by an UPDATE whose prerequisite repeats those 2 octets."""
+    zone = dns_lab.knot
+    owner = owner_in(zone, fresh_host)
+    knotc_replace(dns_lab.workdir / "knot", zone.name, owner.name, "TLSA", ["\\# 2 0301"])
+    keyed = make_provider(dns_lab, zone)
+    held = keyed.read(zone.name, [owner])[owner]
+    assert held.records == set() and [bad.text for bad in held.malformed] == ["\\# 2 0301"]
+    knotc_replace(dns_lab.workdir / "knot", zone.name, owner.name, "TLSA", ["\\# 2 0302"])
+    new = rrset(owner, 300, [record("a")])
+    with pytest.raises(ConflictError):
+        keyed.apply(ChangeSet(zone.name, (Change(owner, held, new),)))
+    held = keyed.read(zone.name, [owner])[owner]
+    assert [bad.text for bad in held.malformed] == ["\\# 2 0302"]
+    keyed.apply(ChangeSet(zone.name, (Change(owner, held, new),)))
+    assert keyed.read(zone.name, [owner]) == {owner: new}
 
 
 def test_key_the_update_policy_forbids_tlsa_is_explained(
@@ -310,6 +397,25 @@ def test_read_by_axfr_equals_read_by_queries(
     caplog.clear()
     assert refused.read(zone.name, owners) == sets  # no transfer for this key: queries instead
     assert "AXFR of" in caplog.text
+
+
+def test_a_zone_dnspython_cannot_transfer_is_read_by_queries(
+    dns_lab: DnsLab, fresh_host: str, axfr_always: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A digest of the wrong length anywhere in the zone fails dnspython's AXFR: the owners
+    are read by queries instead, the unusable record with them."""
+    caplog.set_level(logging.DEBUG, "tlsagen")
+    zone = dns_lab.bind
+    owners = [owner_in(zone, f"{fresh_host}-{n}") for n in range(2)]
+    planted = {owners[0]: rrset(owners[0], 300, [TLSAData(3, 1, 1, b"\xab\xcd")])}
+    planter(zone)(owners[0], ["3 1 1 abcd"])
+    keyed = make_provider(dns_lab, zone)
+    try:
+        assert keyed.read(zone.name, owners) == planted
+        assert "AXFR of example.test. from" in caplog.text
+    finally:
+        keyed.apply(ChangeSet(zone.name, (Change(owners[0], planted[owners[0]], None),)))
+    assert keyed.read(zone.name, owners) == {}
 
 
 def test_an_axfr_far_larger_than_the_read_is_given_up_for_queries(

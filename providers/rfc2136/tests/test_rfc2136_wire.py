@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dns.exception
 import dns.name
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import pytest
 
 from tlsagen.errors import ProviderError
-from tlsagen.records import Change, Owner, rrset
+from tlsagen.records import Change, Malformed, Owner, RRset, rrset
 from tlsagen.testing import record
 from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.keys import TsigKey
@@ -138,3 +139,41 @@ def test_rrset_in_pieces_is_read_whole() -> None:
         dns.rrset.from_text(owner.name, 300, "IN", "TLSA", second.to_text()),
     ]
     assert rrset_at(owner, pieces) == rrset(owner, 300, [first, second])
+
+
+def test_prerequisites_repeat_unusable_and_malformed_records_octet_for_octet() -> None:
+    held = RRset(
+        owner(1),
+        300,
+        frozenset({TLSAData(3, 1, 1, b"\xab\xcd"), TLSAData(4, 2, 3, b"")}),
+        frozenset({Malformed("\\# 2 0301", "2 octet(s)"), Malformed("\\# 0", "0 octet(s)")}),
+    )
+    update = build_update(ZONE, [Change(owner(1), held, None)], KEY.dns_key())
+    assert {found.ttl for found in update.prerequisite} == {0}
+    rdatas = [rdata for found in update.prerequisite for rdata in found]
+    assert sorted(rdata.to_wire() for rdata in rdatas) == sorted(
+        [b"\x03\x01\x01\xab\xcd", b"\x04\x02\x03", b"\x03\x01", b""]
+    )
+    wire = update.to_wire()
+    assert len(wire) <= wire_size(Change(owner(1), held, None)) + 1024
+
+
+def test_a_malformed_record_without_its_octets_names_the_owner() -> None:
+    held = RRset(owner(1), 300, frozenset(), frozenset({Malformed("garbage", "not TLSA")}))
+    with pytest.raises(ProviderError, match=r"_25\._tcp\.host1\.example\.test\.: cannot send"):
+        build_update(ZONE, [Change(owner(1), held, None)], KEY.dns_key())
+
+
+def test_rrset_at_keeps_records_dnspython_refuses() -> None:
+    """A reply read by tlsagen.dns.from_wire holds them as generic rdata of type TLSA."""
+    name = owner(1)
+    generic = dns.rrset.from_rdata(
+        name.name,
+        300,
+        dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.TLSA, b"\x03\x01\x01\xab"),
+        dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.TLSA, b"\x03"),
+    )
+    found = rrset_at(name, [generic])
+    assert found is not None
+    assert found.records == {TLSAData(3, 1, 1, b"\xab")}
+    assert [bad.text for bad in found.malformed] == ["\\# 1 03"]

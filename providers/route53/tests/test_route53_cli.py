@@ -75,3 +75,27 @@ def test_no_credentials_is_exit_4_and_says_how(
     code, out, err = run(capsys, "publish", "--config", str(site))
     assert code == 4, err
     assert "AWS_ACCESS_KEY_ID" in err and out == ""
+
+
+def test_values_tlsagen_cannot_read_are_planned_and_replaced(
+    site: Path, admin: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zone_id = admin.list_hosted_zones()["HostedZones"][0]["Id"]
+    typed = ["dane-ee spki sha2-256 ab", "3 1 1 ABCD"]
+    record_set = {"Name": "_25._tcp.mx1.example.com.", "Type": "TLSA", "TTL": 300}
+    record_set["ResourceRecords"] = [{"Value": value} for value in typed]
+    change = {"Action": "UPSERT", "ResourceRecordSet": record_set}
+    admin.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [change]})
+    code, out, err = run(capsys, "plan", "--config", str(site), "--json")
+    assert code == 0, err
+    mx1 = json.loads(out)["owners"][0]
+    removed = {r["record"]: r["role"] for r in mx1["records"] if r["state"] == "remove"}
+    assert removed["dane-ee spki sha2-256 ab"].startswith("malformed: it does not start with usage")
+    assert removed["3 1 1 abcd"].startswith("not configured; unusable: TLSA record '3 1 1 abcd'")
+    code, out, err = run(capsys, "plan", "--config", str(site))
+    assert "  - dane-ee spki sha2-256 ab  (malformed: it does not start with usage" in out
+    code, _, err = run(capsys, "publish", "--config", str(site))
+    assert code == 0, err
+    want = {record_of(EXAMPLE), record_of(NEXT_KEY)}
+    assert tlsa_values(admin, "_25._tcp.mx1.example.com.") == want
+    assert run(capsys, "plan", "--config", str(site), "--exit-code")[0] == 0

@@ -7,6 +7,7 @@ before it sends anything and refuses a stale `before` itself; see tlsagen_route5
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -43,7 +44,13 @@ def harness(route53: Any, admin: Any, create_zone: Any) -> Harness:
                 HostedZoneId=zone_id, ChangeBatch={"Changes": changes}
             )
 
-    return Harness(provider, "example.com.", external_write)
+    def plant(owner: Owner, values: Sequence[str]) -> None:
+        record_set = {"Name": owner.name, "Type": "TLSA", "TTL": 300}
+        record_set["ResourceRecords"] = [{"Value": value} for value in values]
+        change = {"Action": "UPSERT", "ResourceRecordSet": record_set}
+        admin.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [change]})
+
+    return Harness(provider, "example.com.", external_write, plant=plant)
 
 
 class TestRoute53Contract(ProviderContract):

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tlsagen.errors import ProviderError
-from tlsagen.records import Change, ChangeSet, Owner, rrset
+from tlsagen.errors import ConflictError
+from tlsagen.records import Change, ChangeSet, Malformed, Owner, rrset
 from tlsagen.testing import record
 from tlsagen.tlsa import TLSAData
 from tlsagen_route53.batches import MAX_CHARS, MAX_RECORDS
@@ -51,11 +51,46 @@ def test_names_are_compared_without_case(route53: Any, admin: Any, create_zone: 
     assert held == {upper: rrset(upper, 300, [TLSAData(3, 1, 1, bytes([0xAB] * 32))])}
 
 
-def test_unreadable_value_is_a_provider_error(route53: Any, admin: Any, create_zone: Any) -> None:
-    upsert(admin, create_zone("example.com"), "_25._tcp.mx.example.com.", "garbage")
-    provider, _ = route53()
-    with pytest.raises(ProviderError, match="holds a TLSA value tlsagen cannot read"):
-        provider.read("example.com.", [Owner.for_service("mx.example.com", 25)])
+STORED = ("garbage", "3 1 1", "3 1 1 ABCD", "300 1 1 ab")  # as someone typed them
+
+
+def test_unreadable_values_are_read_as_stored_and_replaced_exactly(
+    route53: Any, admin: Any, create_zone: Any
+) -> None:
+    zone_id = create_zone("example.com")
+    owner, other = (Owner.for_service(f"{host}.example.com", 25) for host in ("mx", "mx2"))
+    upsert(admin, zone_id, owner.name, *STORED)
+    upsert(admin, zone_id, other.name, record("other").to_text())
+    provider, calls = route53()
+    held = provider.read("example.com.", [owner, other])
+    assert held[owner].records == {TLSAData(3, 1, 1, b""), TLSAData(3, 1, 1, b"\xab\xcd")}
+    assert held[owner].malformed == {
+        Malformed("garbage", "it does not start with usage, selector and matching type (0-255)"),
+        Malformed("300 1 1 ab", "it does not start with usage, selector and matching type (0-255)"),
+    }
+    assert held[other] == rrset(other, 300, [record("other")])
+    new = rrset(owner, 300, [record("a")])
+    provider.apply(ChangeSet("example.com.", (Change(owner, held[owner], new),)))
+    (delete, create) = calls.params("ChangeResourceRecordSets")[-1]["ChangeBatch"]["Changes"]
+    assert delete["Action"] == "DELETE"
+    assert [r["Value"] for r in delete["ResourceRecordSet"]["ResourceRecords"]] == list(STORED)
+    assert create["Action"] == "CREATE"
+    assert provider.read("example.com.", [owner, other]) == {owner: new, other: held[other]}
+
+
+def test_unreadable_values_changed_since_the_read_conflict(
+    route53: Any, admin: Any, create_zone: Any
+) -> None:
+    zone_id = create_zone("example.com")
+    owner = Owner.for_service("mx.example.com", 25)
+    upsert(admin, zone_id, owner.name, "garbage")
+    provider, calls = route53()
+    before = provider.read("example.com.", [owner])[owner]
+    upsert(admin, zone_id, owner.name, "other garbage")
+    change = Change(owner, before, rrset(owner, 300, [record("a")]))
+    with pytest.raises(ConflictError, match=r"_25\._tcp\.mx\.example\.com\. changed in Route 53"):
+        provider.apply(ChangeSet("example.com.", (change,)))
+    assert calls.count()["ChangeResourceRecordSets"] == 0
 
 
 def test_unsigned_zone_warns_once(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,15 @@ def harness(zone_file: Path, make_provider: Callable[..., ZonefileProvider]) -> 
         held = other.read(zone, [owner]).get(owner)
         other.apply(ChangeSet(zone, (Change(owner, held, value),)))
 
-    return Harness(make_provider(zone_file), zone, external_write)
+    planted: dict[Owner, str] = {}
+
+    def plant(owner: Owner, texts: Sequence[str]) -> None:
+        """A hand edit: the owner's lines, replacing those planted before."""
+        lines = "".join(f"{owner} 300 IN TLSA {text}\n" for text in texts)
+        zone_file.write_text(zone_file.read_text().replace(planted.get(owner, "\0"), "") + lines)
+        planted[owner] = lines
+
+    return Harness(make_provider(zone_file), zone, external_write, plant=plant)
 
 
 class TestZonefileContract(ProviderContract):

@@ -22,7 +22,7 @@ import dns.rrset
 
 from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError
 from tlsagen.provider import Endpoint
-from tlsagen.records import Change, ChangeSet, Owner, RRset, holds_every_after
+from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset, holds_every_after
 from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.config import Config
 from tlsagen_rfc2136.transport import NoAnswer, exchange, query, rcode_error
@@ -146,7 +146,7 @@ class Rfc2136Provider:
         return {rrset.owner: rrset for rrset in rrsets if rrset is not None}
 
     def _read_one(self, zone: str, owner: Owner, server: Endpoint) -> RRset | None:
-        response = query(owner.name, dns.rdatatype.TLSA, server, self.config.timeout)
+        response = query(owner.name, dns.rdatatype.TLSA, server, self.config.timeout, self._key)
         rcode = response.rcode()
         authoritative = response.flags & dns.flags.AA
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or not authoritative:
@@ -329,5 +329,5 @@ def _settled(current: Reads, group: Sequence[Change]) -> bool:
     return holds_every_after(current, group) or bool(_moved(current, group))
 
 
-def _records(rrset: RRset | None) -> frozenset[TLSAData]:
-    return rrset.records if rrset else frozenset()
+def _records(rrset: RRset | None) -> tuple[frozenset[TLSAData], frozenset[Malformed]]:
+    return (rrset.records, rrset.malformed) if rrset else (frozenset(), frozenset())

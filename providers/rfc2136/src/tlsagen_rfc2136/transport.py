@@ -13,9 +13,12 @@ import dns.exception
 import dns.flags
 import dns.inet
 import dns.message
+import dns.opcode
 import dns.rcode
 import dns.rdatatype
+import dns.tsig
 
+from tlsagen.dns import from_wire
 from tlsagen.errors import ProviderError
 from tlsagen.provider import Endpoint
 
@@ -118,17 +121,24 @@ def _exchange_udp(
 
 def _parse(request: dns.message.Message, answer: bytes, server: Endpoint) -> dns.message.Message:
     try:
-        return dns.message.from_wire(answer, keyring=request.keyring, request_mac=request.mac)
+        return from_wire(answer, keyring=request.keyring, request_mac=request.mac)
     except dns.exception.DNSException as exc:
         raise _rejected(request, answer, server, exc) from None
 
 
 def query(
-    name: str, rdtype: dns.rdatatype.RdataType, server: Endpoint, timeout: float
+    name: str,
+    rdtype: dns.rdatatype.RdataType,
+    server: Endpoint,
+    timeout: float,
+    key: dns.tsig.Key | None = None,
 ) -> dns.message.Message:
-    """An unsigned, non-recursive query, tried again with backoff when it times out."""
+    """A non-recursive query, tried again with backoff when it times out. Signed with `key`, if
+    given: its answer must be signed too, and a key the server does not accept fails here."""
     request = dns.message.make_query(name, rdtype)
     request.flags &= ~dns.flags.RD
+    if key is not None:
+        request.use_tsig(key)
     for attempt in range(ATTEMPTS - 1):
         try:
             return _exchange_udp(request, server, timeout)
@@ -143,7 +153,7 @@ def _rejected(
 ) -> ProviderError:
     """Why an answer failed its TSIG check: read it unchecked for the TSIG error and rcode."""
     try:
-        unchecked = dns.message.from_wire(answer, keyring=False)
+        unchecked = from_wire(answer, keyring=False)
     except dns.exception.DNSException:
         unchecked = None
     key, algorithm = request.keyname, request.keyalgorithm
@@ -164,6 +174,12 @@ def _rejected(
         )
     if tsig is not None and tsig.error == dns.rcode.BADTIME:
         return ProviderError(f"{server} rejected the TSIG time (BADTIME): {_skew(tsig.other)}")
+    if unchecked.rcode() != dns.rcode.NOERROR and request.opcode() != dns.opcode.UPDATE:
+        return ProviderError(
+            f"{server} answered {dns.rcode.to_text(unchecked.rcode())} without a signature to "
+            f"a query for {zone} signed with TSIG key {key}: check the key's name, algorithm "
+            "and secret against the server's"
+        )
     if unchecked.rcode() != dns.rcode.NOERROR:
         return rcode_error(unchecked.rcode(), server, zone.to_text(), key.to_text())
     return NoAnswer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import dns.exception
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -14,7 +15,7 @@ import dns.update
 
 from tlsagen.dns import to_rrset
 from tlsagen.errors import ProviderError
-from tlsagen.records import Change, Owner, RRset
+from tlsagen.records import Change, Malformed, Owner, RRset, generic_octets
 from tlsagen.tlsa import TLSAData
 
 MAX_MESSAGE = 65535  # a DNS message over TCP
@@ -23,23 +24,40 @@ _RESERVE = 1024
 _RR_FIXED = 10  # type, class, TTL and RDLENGTH of a resource record
 
 
-def tlsa_rdata(record: TLSAData) -> dns.rdata.Rdata:
-    wire = record.to_wire()
-    return dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.TLSA, wire, 0, len(wire))
+def _octets(owner: Owner, item: TLSAData | Malformed) -> bytes:
+    """A record's rdata exactly as the server holds it (a Malformed one from its generic form)."""
+    if isinstance(item, TLSAData):
+        return item.to_wire()
+    try:
+        return generic_octets(item.text)
+    except ValueError as exc:
+        raise ProviderError(f"{owner}: cannot send the record '{item.text}' back: {exc}") from None
+
+
+def _rdata(owner: Owner, item: TLSAData | Malformed) -> dns.rdata.Rdata:
+    """TLSA rdata; generic rdata of type TLSA for what dnspython refuses (a digest of the wrong
+    length, under 3 octets): a prerequisite must repeat what the server holds octet for octet."""
+    wire = _octets(owner, item)
+    try:
+        return dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.TLSA, wire, 0, len(wire))
+    except dns.exception.FormError:
+        return dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.TLSA, wire)
 
 
 def _rdatas(rrset: RRset) -> list[dns.rdata.Rdata]:
-    return [tlsa_rdata(record) for record in sorted(rrset.records)]
+    items: list[TLSAData | Malformed] = [*sorted(rrset.records), *sorted(rrset.malformed)]
+    return [_rdata(rrset.owner, item) for item in items]
 
 
 def build_update(
     zone: str, changes: Iterable[Change], key: dns.tsig.Key
 ) -> dns.update.UpdateMessage:
-    """One UPDATE: for each owner, require exactly the RRset read, then replace or delete it."""
+    """One UPDATE: for each owner, require exactly the RRset read (malformed records too), then
+    replace or delete it."""
     update = dns.update.UpdateMessage(zone, keyring=key)
     for change in changes:
         name = dns.name.from_text(change.owner.name)
-        if change.before and change.before.records:
+        if change.before and (change.before.records or change.before.malformed):
             # Rdatas, not an rdataset: the prerequisite TTL must be 0 (BIND answers FORMERR).
             update.present(name, *_rdatas(change.before))
         else:
@@ -54,11 +72,16 @@ def build_update(
 def wire_size(change: Change) -> int:
     """The octets `change` adds to an UPDATE, without name compression (so never less)."""
     name = len(dns.name.from_text(change.owner.name).to_digestable()) + _RR_FIXED
-    before = change.before.records if change.before else frozenset()
-    after = change.after.records if change.after else frozenset()
+    before = _lengths(change.before) if change.before else []
+    after = _lengths(change.after) if change.after else []
     # Prerequisite: one RR per record read, or one "does not exist" RR; update: delete + adds.
     count = (len(before) or 1) + 1 + len(after)
-    return count * name + sum(3 + len(record.data) for record in (*before, *after))
+    return count * name + sum(before) + sum(after)
+
+
+def _lengths(rrset: RRset) -> list[int]:
+    items: list[TLSAData | Malformed] = [*rrset.records, *rrset.malformed]
+    return [len(_octets(rrset.owner, item)) for item in items]
 
 
 def split(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
@@ -102,4 +125,5 @@ def rrset_at(owner: Owner, rrsets: Iterable[dns.rrset.RRset]) -> RRset | None:
     if not pieces:
         return None
     records = frozenset(record for piece in pieces for record in piece.records)
-    return RRset(owner, min(piece.ttl for piece in pieces), records)
+    malformed = frozenset(item for piece in pieces for item in piece.malformed)
+    return RRset(owner, min(piece.ttl for piece in pieces), records, malformed)

@@ -23,10 +23,17 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError, UsageError
+from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError
 from tlsagen.provider import Endpoint
-from tlsagen.records import Change, ChangeSet, Owner, RRset, holds_every_after
-from tlsagen.tlsa import TLSAData
+from tlsagen.records import (
+    Change,
+    ChangeSet,
+    Owner,
+    RRset,
+    holds_every_after,
+    stored_record,
+    stored_rrset,
+)
 from tlsagen_route53.aws import AwsError, translated
 from tlsagen_route53.batches import Item, Stored, split
 from tlsagen_route53.settings import Settings
@@ -351,13 +358,8 @@ def _stored(owner: Owner, record_set: ResourceRecordSetOutputTypeDef) -> Stored:
             "tlsagen manages simple record sets only, so replace it with one"
         )
     values = tuple(record["Value"] for record in record_set.get("ResourceRecords", []))
-    try:
-        records = frozenset(map(TLSAData.from_text, values))
-    except UsageError as exc:
-        raise ProviderError(
-            f"{owner}: Route 53 holds a TLSA value tlsagen cannot read: {exc}"
-        ) from None
-    return Stored(RRset(owner, record_set["TTL"], records), values)
+    read = map(stored_record, values)
+    return Stored(stored_rrset(owner, record_set["TTL"], read), values)
 
 
 def _already_applied(changes: Sequence[Change], current: Mapping[Owner, Stored]) -> bool:

@@ -55,10 +55,16 @@ def edit(zone: Zone, changes: Sequence[Change], serial: int | None) -> str:
         kept: set[TLSAData] = set()
         for record in records:
             data = record.tlsa()
-            if after and data in after.records and record.ttl == after.ttl and data not in kept:
+            if (
+                isinstance(data, TLSAData)
+                and after
+                and data in after.records
+                and record.ttl == after.ttl
+                and data not in kept
+            ):
                 kept.add(data)
             else:
-                removed.add(record.entry)
+                removed.add(record.entry)  # malformed lines too
         if after is None or after.records == kept:
             continue
         anchor = records[-1] if records else last_of_host.get(_host_of(change.owner.name))
@@ -75,9 +81,8 @@ def edit(zone: Zone, changes: Sequence[Change], serial: int | None) -> str:
     if serial is not None:
         token = _soa(zone).rdata[2]
         edits.append((token.start, token.end, str(serial)))
-    text = _apply(zone.text, edits)
-    _check(zone, text, changes, serial)
-    return text
+    _check(zone, edits, removed, changes, serial)
+    return _apply(zone.text, edits)
 
 
 def _soa(zone: Zone) -> Record:
@@ -162,9 +167,20 @@ def _apply(text: str, edits: list[Edit]) -> str:
     return "".join([*parts, text[position:]])
 
 
-def _check(zone: Zone, text: str, changes: Sequence[Change], serial: int | None) -> None:
-    """dnspython must read `text` as the old zone with exactly these changes made."""
-    expected = _contents(zone, zone.text)
+def _check(
+    zone: Zone,
+    edits: list[Edit],
+    removed: set[Entry],
+    changes: Sequence[Change],
+    serial: int | None,
+) -> None:
+    """dnspython must read the text `edits` make as the old zone with exactly these changes
+    made. TLSA lines dnspython refuses (malformed, or a digest of the wrong length) hold a
+    placeholder in both texts, where they stay; those of the owners changed go."""
+    stand_ins = _stand_ins(zone)
+    kept = [edit for entry, edit in stand_ins.items() if entry not in removed]
+    text = _apply(zone.text, [*edits, *kept])
+    expected = _contents(zone, _apply(zone.text, list(stand_ins.values())))
     for change in changes:
         key = (dns.name.from_text(change.owner.name), dns.rdatatype.TLSA)
         if change.after is None:
@@ -181,6 +197,26 @@ def _check(zone: Zone, text: str, changes: Sequence[Change], serial: int | None)
             f"editing {zone.path} would change more than the TLSA records asked for "
             "(a bug in tlsagen-zonefile: please report it with the zone file); nothing was written"
         )
+
+
+def _stand_ins(zone: Zone) -> dict[Entry, Edit]:
+    """For each TLSA line of the zone file whose data dnspython refuses, an edit that puts in
+    its place data it reads (full-data TLSA, unique to the line)."""
+    found = {}
+    for record in zone.records:
+        if record.path != zone.path or record.rdtype != dns.rdatatype.TLSA:
+            continue
+        text = " ".join(token.text for token in record.rdata)
+        try:
+            dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TLSA, text)
+        except dns.exception.DNSException:
+            stand_in = f" 0 0 0 {record.entry.start:016x} "
+            if record.rdata:
+                found[record.entry] = (record.rdata[0].start, record.rdata[-1].end, stand_in)
+            else:  # right after the type
+                end = record.entry.tokens[-1].end
+                found[record.entry] = (end, end, stand_in)
+    return found
 
 
 def _contents(zone: Zone, text: str) -> _Contents:

@@ -14,14 +14,11 @@ from pathlib import Path
 
 import dns.exception
 import dns.name
-import dns.rdata
-import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.ANY.TLSA
 import dns.ttl
 
 from tlsagen.errors import InputError, ProviderError
-from tlsagen.records import Owner, RRset, rrset
+from tlsagen.records import Malformed, Owner, RRset, stored_record, stored_rrset
 from tlsagen.tlsa import TLSAData
 from tlsagen_zonefile.lexer import Entry, Token, scan
 
@@ -43,14 +40,10 @@ class Record:
     def where(self) -> str:
         return f"{self.path}:{self.entry.line}"
 
-    def tlsa(self) -> TLSAData:
-        text = " ".join(token.text for token in self.rdata)
-        try:
-            rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TLSA, text)
-        except dns.exception.DNSException as exc:
-            raise ProviderError(f"{self.where()}: bad TLSA record: {exc}") from None
-        assert isinstance(rdata, dns.rdtypes.ANY.TLSA.TLSA)
-        return TLSAData(rdata.usage, rdata.selector, rdata.mtype, rdata.cert)
+    def tlsa(self) -> TLSAData | Malformed:
+        """The record's TLSA data, whatever its length or fields; Malformed (its data as
+        written) when it is not `U S M HEX` or `\\# LENGTH HEX` at all."""
+        return stored_record(" ".join(token.text for token in self.rdata))
 
 
 @dataclass(frozen=True)
@@ -80,7 +73,7 @@ class Zone:
         records = self.tlsa_records(owner)
         if not records:
             return None
-        return rrset(owner, min(r.ttl for r in records), (r.tlsa() for r in records))
+        return stored_rrset(owner, min(r.ttl for r in records), (r.tlsa() for r in records))
 
 
 @dataclass(frozen=True)
