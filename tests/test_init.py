@@ -77,14 +77,7 @@ def test_what_init_writes_plans_publishes_and_runs_under_certbot(
     lineage, etc = certbot.lineage("mail"), tmp_path / "etc"
     port = mail_server.starttls_port
     deployed = mail_server.config_dir.parent / "deployed"
-    e2e.postconf(
-        mail_server,
-        "smtpd_tls_chain_files =",
-        f"smtpd_tls_cert_file = {deployed / 'fullchain.pem'}",
-        f"smtpd_tls_key_file = {deployed / 'privkey.pem'}",
-    )
-    reload = [binary("postfix"), "-c", str(mail_server.config_dir), "reload"]
-    subprocess.run(reload, check=True, capture_output=True)  # no certificate until deployed
+    e2e.serve_deployed(mail_server, deployed / "fullchain.pem", deployed / "privkey.pem")
     out = init(cli, etc, "--port", str(port), "--deploy", "postfix", "--name", "mail")
     assert f"--deploy-hook {etc / HOOK}" in out
     config = etc / CONFIG

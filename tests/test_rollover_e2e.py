@@ -55,6 +55,19 @@ def postconf(lab: PostfixLab, *settings: str) -> None:
     )
 
 
+def serve_deployed(lab: PostfixLab, cert: Path, key: Path) -> None:
+    """Postfix reads its certificate and key from the deploy paths (none there yet: it presents
+    no certificate until tlsagen deploys one)."""
+    postconf(
+        lab,
+        "smtpd_tls_chain_files =",
+        f"smtpd_tls_cert_file = {cert}",
+        f"smtpd_tls_key_file = {key}",
+    )
+    reload = [binary("postfix"), "-c", str(lab.config_dir), "reload"]
+    subprocess.run(reload, check=True, capture_output=True)
+
+
 class Setup:
     """certbot + tlsagen + Postfix: one service whose certificate tlsagen deploys to Postfix."""
 
@@ -67,14 +80,7 @@ class Setup:
         self.hook_log = root / "hook.log"
         self.config = self.write_config()
         self.hook = self.write_hook()
-        postconf(
-            postfix,
-            "smtpd_tls_chain_files =",
-            f"smtpd_tls_cert_file = {self.server_files / 'fullchain.pem'}",
-            f"smtpd_tls_key_file = {self.server_files / 'key.pem'}",
-        )
-        reload = [binary("postfix"), "-c", str(postfix.config_dir), "reload"]
-        subprocess.run(reload, check=True, capture_output=True)  # no certificate until deployed
+        serve_deployed(postfix, self.server_files / "fullchain.pem", self.server_files / "key.pem")
 
     def write_config(self) -> Path:
         zone = self.lab.bind
