@@ -77,6 +77,12 @@ def insert_raw(lab: PowerDns, owner: str, content: str, ttl: int = 60) -> None:
         )
 
 
+def delete_raw(lab: PowerDns, owner: str) -> None:
+    """Every record at owner, deleted straight from the database."""
+    with sqlite3.connect(lab.config_dir / "pdns.sqlite3") as db:
+        db.execute("DELETE FROM records WHERE name = ?", (owner.rstrip("."),))
+
+
 def missing() -> str | None:
     """Why the PowerDNS lab cannot start here, or None."""
     try:

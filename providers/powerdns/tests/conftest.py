@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tlsagen_powerdns import create
-from tlsagen_powerdns.provider import PowerDnsProvider
 
 from tests.testbed.powerdns import PowerDns, powerdns, powerdns_server
 from tlsagen.provider import ProviderSettings
+from tlsagen_powerdns import create
+from tlsagen_powerdns.provider import PowerDnsProvider
 
 __all__ = ["powerdns", "powerdns_server"]  # fixtures
 KEY_ENV = "TLSAGEN_TEST_PDNS_KEY"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from tlsagen_powerdns.provider import PowerDnsProvider
 
 from tests.testbed.powerdns import PowerDns, write_tlsa
 from tlsagen.records import Owner, RRset
 from tlsagen.testing import Harness, ProviderContract
+from tlsagen_powerdns.provider import PowerDnsProvider
 
 pytestmark = pytest.mark.servers
 

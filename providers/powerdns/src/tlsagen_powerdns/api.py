@@ -60,6 +60,7 @@ class Api:
         self._port = url.port
         quoted_id = urllib.parse.quote(settings.server_id, safe="")
         self._prefix = f"{url.path}/api/v1/servers/{quoted_id}"
+        self._origin = f"{url.scheme}://{url.netloc}"
 
     def get(self, path: str) -> Any:
         """The JSON answer to a GET, retried after a failure on the way or at the server."""
@@ -93,7 +94,7 @@ class Api:
         """Status and body of one request, all within `timeout` seconds from the connect."""
         timeout = self.settings.timeout
         deadline = time.monotonic() + timeout
-        target = f"{method} {self.settings.api_url}{path}"
+        target = self._target(method, path)
         kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         connection = kind(self._host, self._port, timeout=timeout)
         try:
@@ -127,6 +128,9 @@ class Api:
         finally:
             connection.close()
 
+    def _target(self, method: str, path: str) -> str:
+        return f"{method} {self._origin}{self._prefix}{path}"
+
     def _json(self, status: int, body: bytes, method: str, path: str) -> Any:
         if status >= 300:
             raise self._error(status, body, method, path)
@@ -134,14 +138,14 @@ class Api:
             return json.loads(body)
         except ValueError:
             raise ProviderError(
-                f"the answer to {method} {self.settings.api_url}{path} is not JSON: is api-url "
-                "the PowerDNS webserver (api=yes)?"
+                f"the answer to {self._target(method, path)} is not JSON: is api-url the "
+                "PowerDNS webserver (api=yes)?"
             ) from None
 
     def _error(self, status: int, body: bytes, method: str, path: str) -> ApiError:
         message = _message(body)
         said = f": {quoted(message)}" if message else ""
-        target = f"{method} {self.settings.api_url}{path}"
+        target = self._target(method, path)
         if status in (401, 403):
             text = (
                 f"PowerDNS refused the API key (HTTP {status}) for {target}: check the key that "

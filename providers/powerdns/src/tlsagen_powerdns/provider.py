@@ -84,6 +84,11 @@ class PowerDnsProvider:
         try:
             document = self._api.get(self._zone_path(zone))
         except ApiError as exc:
+            if exc.status == 500:  # what PowerDNS 4.7 answers for a record it cannot parse
+                raise ProviderError(
+                    f"{exc}; if the server's log says 'Parsing record content', the zone holds "
+                    f"a record PowerDNS cannot read: run pdnsutil check-zone {zone.rstrip('.')}"
+                ) from None
             if exc.status not in (404, 422):
                 raise
             raise ProviderError(
