@@ -151,21 +151,27 @@ class PowerDnsProvider:
         log.warning("%s holds the change all the same", zone)
 
     def _confirm(self, zone: str, group: Sequence[Change]) -> None:
-        """Read back after an accepted PATCH: anything but every `after` is another writer's."""
+        """Read back after an accepted PATCH: every `before` still there means the server did
+        not apply it; anything else but every `after` is another writer's."""
         try:
             held = self.read(zone, [change.owner for change in group])
         except ProviderError as exc:
-            log.warning(
-                "PowerDNS accepted the change of %s, but reading it back failed: %s", zone, exc
-            )
+            log.warning("PowerDNS accepted the change of %s; reading it back failed: %s", zone, exc)
             return
         moved = [change.owner for change in group if held.get(change.owner) != change.after]
-        if moved:
-            raise ConflictError(
-                f"{moved[0]}{_more(moved)} changed in PowerDNS right after this run wrote it: "
-                "another writer got in at the same time, and DNS holds its change (ours may be "
-                "overwritten); run again to plan from what DNS holds now"
+        if not moved:
+            return
+        if all(held.get(change.owner) == change.before for change in group):
+            raise ProviderError(
+                f"PowerDNS answered the PATCH of {zone} as done, but the zone does not hold the "
+                "change: nothing was applied; check the server's log (or a proxy in front of "
+                "it), then run again"
             )
+        raise ConflictError(
+            f"{moved[0]}{_more(moved)} changed in PowerDNS right after this run wrote it: "
+            "another writer got in at the same time, and DNS holds its change (ours may be "
+            "overwritten); run again to plan from what DNS holds now"
+        )
 
     def servers(self, zone: str) -> Sequence[Endpoint]:
         return self._settings.nameservers
