@@ -146,7 +146,8 @@ class PowerDnsProvider:
             ) from None
         if not holds_every_after(held, group):
             raise ProviderError(
-                f"{unanswered}; the zone does not hold the change, so it was not applied: run again"
+                f"{unanswered}; the zone does not hold the change, so it was not applied (a "
+                "server still working on it could apply it later: run again to check)"
             )
         log.warning("%s holds the change all the same", zone)
 
