@@ -31,6 +31,7 @@ from tlsagen.tlsa import Params, compute
 pytestmark = pytest.mark.servers
 KEY_ENV = "TLSAGEN_TEST_PDNS_KEY"
 mail_server = rollover.mail_server  # a Postfix of the rollover test's own
+EXAMPLE = Path(__file__).parents[3] / "docs/examples/mx.example.com/fullchain.pem"
 
 
 def provider_table(lab: PowerDns) -> str:
@@ -156,3 +157,26 @@ def test_certbot_rollover_through_powerdns(
     rollover.test_certbot_renewal_is_staged_then_deployed_to_postfix_then_retired(
         dns_lab, pebble, mail_server, tmp_path
     )
+
+
+def test_tlsagen_providers_lists_powerdns(cli: Callable[..., Run]) -> None:
+    run = cli("providers")
+    assert run.code == 0 and "powerdns" in run.out and "tlsagen-powerdns 0.1.0" in run.out
+
+
+def test_a_wrong_key_is_exit_4_and_shows_no_key(
+    powerdns: PowerDns, cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "wrong-key-that-must-not-show-0123"
+    monkeypatch.setenv(KEY_ENV, wrong)
+    config = tmp_path / "tlsagen.toml"
+    config.write_text(
+        f"[defaults]\nttl = 60\nstate = '{tmp_path / 'state.json'}'\n\n"
+        f"{provider_table(powerdns)}[[services]]\nname = 'mail'\n"
+        f"hosts = ['mx2.{powerdns.zone}']\ncert = '{EXAMPLE}'\n"
+    )
+    for args in (["publish"], ["--debug", "publish"]):
+        run = cli(*args, "--config", config)
+        assert run.code == 4, run.err
+        assert "refused the API key (HTTP 401)" in run.err
+        assert wrong not in run.out + run.err and powerdns.api_key not in run.out + run.err
