@@ -68,17 +68,17 @@ class Api:
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
                 status, body = self._exchange("GET", path, None)
+            except (NotSent, Unanswered) as exc:
+                failure: ProviderError = exc
+            else:
                 if status < 500:
                     return self._json(status, body, "GET", path)
-                failure: ProviderError = self._error(status, body, "GET", path)
-            except (NotSent, Unanswered) as exc:
-                failure = exc
-            if attempt == READ_ATTEMPTS:
-                raise failure
-            log.info("%s; trying again in %g s", failure, delay)
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+                failure = self._error(status, body, "GET", path)
+            if attempt < READ_ATTEMPTS:
+                log.info("%s; trying again in %g s", failure, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise failure
 
     def patch(self, path: str, document: Any) -> None:
         """Send one PATCH, once. ApiError when the server refused it (nothing applied), NotSent,
