@@ -19,7 +19,7 @@ from tests.testbed import unbound
 from tests.testbed.acme import Pebble
 from tests.testbed.model import DnsLab
 from tests.testbed.postfix import PostfixLab
-from tests.testbed.powerdns import PowerDns
+from tests.testbed.powerdns import PowerDns, admin
 from tests.testbed.probe import query
 from tlsagen import dns as tdns
 from tlsagen import material
@@ -180,3 +180,32 @@ def test_a_wrong_key_is_exit_4_and_shows_no_key(
         assert run.code == 4, run.err
         assert "refused the API key (HTTP 401)" in run.err
         assert wrong not in run.out + run.err and powerdns.api_key not in run.out + run.err
+
+
+def test_publish_replaces_a_disabled_record(
+    powerdns: PowerDns, cli: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disabled record (stored, not served) at the owner: plan shows a change, publish
+    replaces the RRset with the planned one."""
+    monkeypatch.setenv(KEY_ENV, powerdns.api_key)
+    host = f"disabled.{powerdns.zone}"
+    owner = Owner.for_service(host, 25)
+    wanted = compute(material.read_source(str(EXAMPLE)), Params(3, 1, 1)).to_text()
+    records = [{"content": wanted, "disabled": False}]
+    records.append({"content": "3 1 1 " + "ab" * 32, "disabled": True})
+    rrset = {"name": owner.name, "type": "TLSA", "changetype": "REPLACE", "ttl": 60}
+    admin(powerdns, "PATCH", f"/zones/{powerdns.zone}", {"rrsets": [{**rrset, "records": records}]})
+    config = tmp_path / "tlsagen.toml"
+    config.write_text(
+        f"[defaults]\nttl = 60\nstate = '{tmp_path / 'state.json'}'\n\n"
+        f"{provider_table(powerdns)}[[services]]\nname = 'mail'\n"
+        f"hosts = ['{host}']\ncert = '{EXAMPLE}'\n"
+    )
+    plan = cli("plan", "--config", config, "--exit-code")
+    assert plan.code == 8, plan.err
+    assert f"{owner.name} (mail, zone {powerdns.zone}, provider pdns): update" in plan.out
+    done = cli("publish", "--config", config)
+    assert done.code == 0, done.err
+    zone = admin(powerdns, "GET", f"/zones/{powerdns.zone}")
+    (stored,) = [r for r in zone["rrsets"] if r["name"] == owner.name and r["type"] == "TLSA"]
+    assert stored["records"] == [{"content": wanted, "disabled": False}]
