@@ -53,6 +53,7 @@ one step (`tests/testbed/faulty.py`); `SIGSTOP`/`SIGKILL` of the server or of tl
 answer after moto has applied the call; a full or read-only tmpfs; a check command that hangs.
 The zone-file provider has no propagation wait (it lists no servers), and Route 53's is its
 INSYNC poll.
+PowerDNS is a real pdns_server behind an HTTP proxy that spoils the API requests of one step.
 """
 
 

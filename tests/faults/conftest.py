@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.common import LOG_ENV, Faults, SmallDisk
+from tests.testbed.powerdns import powerdns, powerdns_server  # noqa: F401 (fixtures)
 
 _FAULTS = pytest.StashKey[Faults]()
 
