@@ -1,0 +1,36 @@
+"""Cloudflare providers on the emulator of tests/emulators/cloudflare.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulators.cloudflare import CloudflareEmulator
+from tests.emulators.fixtures import TOKEN_ENV, cloudflare_api
+from tlsagen.provider import ProviderSettings
+from tlsagen_cloudflare.provider import CloudflareProvider, parse
+
+__all__ = ["cloudflare_api"]
+WHERE = "tlsagen.toml [providers.cf]"
+Make = Callable[..., CloudflareProvider]
+
+
+@pytest.fixture
+def cloudflare(cloudflare_api: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch) -> Make:
+    """A provider on the emulator (options as in tlsagen.toml); retries are not slept."""
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+
+    def make(**options: Any) -> CloudflareProvider:
+        table = {
+            "token": f"env:{TOKEN_ENV}",
+            "endpoint-url": cloudflare_api.url + "/client/v4",
+            "nameservers": [],
+            **{key.replace("_", "-"): value for key, value in options.items()},
+        }
+        table = {key: value for key, value in table.items() if value is not None}
+        return CloudflareProvider(parse(ProviderSettings("cf", table, WHERE, Path("."))))
+
+    return make

@@ -1,0 +1,36 @@
+"""The provider contract from tlsagen.testing, against the Cloudflare emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.emulators.cloudflare import CloudflareEmulator
+from tlsagen.records import Owner, RRset
+from tlsagen.testing import Harness, ProviderContract
+
+
+@pytest.fixture
+def harness(cloudflare_api: CloudflareEmulator, cloudflare: Any) -> Harness:
+    zone_id = cloudflare_api.add_zone("example.com")
+    cloudflare_api.add_zone("other.example")
+
+    def external_write(owner: Owner, rrset: RRset | None) -> None:
+        name = owner.name.rstrip(".")
+        for record in cloudflare_api.at(name):
+            cloudflare_api.remove(record["id"])
+        for item in rrset.records if rrset else ():
+            data = {
+                "usage": item.usage,
+                "selector": item.selector,
+                "matching_type": item.matching_type,
+                "certificate": item.data.hex(),
+            }
+            cloudflare_api.add(zone_id, name, data, rrset.ttl if rrset else 300)
+
+    return Harness(cloudflare(), "example.com.", external_write)
+
+
+class TestCloudflareContract(ProviderContract):
+    pass
