@@ -77,6 +77,11 @@ class CloudflareEmulator(Emulator):
             for r in self.at(name)
         }
 
+    def error_body(self, status: int) -> Any:
+        if status == 429:
+            return failure(429, 971, "Please wait and consider throttling your request speed")[2]
+        return failure(status, 10000, f"injected HTTP {status}")[2]
+
     # -- the API ------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Reply:
@@ -153,8 +158,9 @@ class CloudflareEmulator(Emulator):
         }
 
     def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
-        data = {**record["data"], "certificate": record["data"]["certificate"].upper()}
-        content = "{usage} {selector} {matching_type} {certificate}".format(**data)
+        data = {**record["data"], "certificate": record["data"].get("certificate", "").upper()}
+        fields = ("usage", "selector", "matching_type", "certificate")
+        content = " ".join(str(data.get(key, "")) for key in fields)
         kept = {key: value for key, value in record.items() if key != "zone_id"}
         return {**kept, "data": data, "content": content}
 

@@ -54,6 +54,11 @@ class DesecEmulator(Emulator):
         found = self.domains[domain]["rrsets"].get((subname, "TLSA"))
         return set(found["records"]) if found else set()
 
+    def error_body(self, status: int) -> Any:
+        if status == 429:
+            return {"detail": "Request was throttled. Expected available in 5 seconds."}
+        return {"detail": f"injected HTTP {status}"}
+
     def handle(self, request: Request) -> Reply:
         if request.headers.get("Authorization") != f"Token {self.token}":
             return 401, {}, {"detail": "Invalid token."}

@@ -34,7 +34,8 @@ class Fault:
     (None: every time). `action`: "status" (answer `status`, with `retry_after` and `body`,
     without acting), "garbage" (an HTML page with status 200), "drop" (close the connection),
     "hang" (answer nothing for `seconds`), or "race" (run `before`, another writer's change, then
-    act on the request as usual); with `applied`, act on the request first, then spoil."""
+    act on the request as usual); with `applied`, act on the request first, then spoil (or, for
+    "race", run `before` after acting on it, before answering)."""
 
     method: str
     path: str
@@ -70,6 +71,10 @@ class Emulator:
     def handle(self, request: Request) -> Reply:
         raise NotImplementedError
 
+    def error_body(self, status: int) -> Any:
+        """The body the API sends with an error `status` (for a fault without its own body)."""
+        raise NotImplementedError
+
     def check(self, value: Any, definition: str) -> list[str]:
         """Schema errors in `value`; they are also kept in `violations` for the test to see."""
         errors = self.schema.errors(value, definition)
@@ -103,13 +108,17 @@ class Emulator:
         with self.lock:
             self.requests.append((method, handler.path))
             fault = self._fault(method, parts.path)
-        if fault is not None and fault.action == "race":
-            fault.before()  # type: ignore[misc]
-            fault = None
+        race = fault.before if fault is not None and fault.action == "race" else None
+        if race is not None and fault is not None:
+            fault, after = None, fault.applied
+            if not after:
+                race()
         if fault is not None and not fault.applied:
             return self._spoil(handler, fault)
         with self.lock:
             reply = self.handle(request) if body is not ... else (400, {}, {"detail": "not JSON"})
+        if race is not None and after:
+            race()
         if fault is not None:
             return self._spoil(handler, fault)
         self._send(handler, reply)
@@ -117,7 +126,8 @@ class Emulator:
     def _spoil(self, handler: BaseHTTPRequestHandler, fault: Fault) -> None:
         if fault.action == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            return self._send(handler, (fault.status, headers, fault.body))
+            body = self.error_body(fault.status) if fault.body is None else fault.body
+            return self._send(handler, (fault.status, headers, body))
         if fault.action == "hang":
             time.sleep(fault.seconds)
         elif fault.action == "garbage":
@@ -164,7 +174,7 @@ class Emulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         return self.url
 

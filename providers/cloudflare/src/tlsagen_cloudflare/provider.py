@@ -204,11 +204,11 @@ class CloudflareProvider:
 
     def _ok(self, answer: Answer, what: str) -> Any:
         """The `result` of a successful answer; ProviderError saying what went wrong."""
-        body = answer.body
-        if not isinstance(body, dict) or "success" not in body:
-            raise self._garbage(answer)
-        if body["success"] is True and 200 <= answer.status < 300:
+        body = answer.body if isinstance(answer.body, dict) else {}
+        if body.get("success") is True and 200 <= answer.status < 300:
             return body.get("result")
+        if "success" not in body and answer.status not in (429, 502, 503, 504):
+            raise self._garbage(answer)
         errors = "; ".join(
             f"{e.get('code')}: {e.get('message')}"
             for e in body.get("errors") or []
