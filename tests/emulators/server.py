@@ -31,11 +31,12 @@ class Request:
 @dataclass
 class Fault:
     """Spoil the requests `method` sends to a path matching `path` (a regex), `times` times
-    (None: every time). `action`: "status" (answer `status`, with `retry_after` and `body`,
-    without acting), "garbage" (an HTML page with status 200), "drop" (close the connection),
-    "hang" (answer nothing for `seconds`), or "race" (run `before`, another writer's change, then
-    act on the request as usual); with `applied`, act on the request first, then spoil (or, for
-    "race", run `before` after acting on it, before answering)."""
+    (None: every time), after letting `skip` of them through. `action`: "status" (answer
+    `status`, with `retry_after` and `body`, without acting), "garbage" (an HTML page with status
+    `status`), "drop" (close the connection), "hang" (answer nothing for `seconds`), "slow"
+    (answer after `seconds`), or "race" (run `before`, another writer's change, then act on the
+    request as usual); with `applied`, act on the request first, then spoil (or, for "race", run
+    `before` after acting on it, before answering)."""
 
     method: str
     path: str
@@ -45,6 +46,7 @@ class Fault:
     body: Any = None
     applied: bool = False
     times: int | None = 1
+    skip: int = 0  # let this many matching requests through first
     seconds: float = 2.0
     before: Callable[[], None] | None = None
 
@@ -89,6 +91,9 @@ class Emulator:
     def _fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.method == method and re.search(fault.path, path) and fault.times != 0:
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 if fault.times is not None:
                     fault.times -= 1
                 return fault
@@ -108,6 +113,9 @@ class Emulator:
         with self.lock:
             self.requests.append((method, handler.path))
             fault = self._fault(method, parts.path)
+        if fault is not None and fault.action == "slow":
+            time.sleep(fault.seconds)
+            fault = None
         race = fault.before if fault is not None and fault.action == "race" else None
         if race is not None and fault is not None:
             fault, after = None, fault.applied
@@ -132,7 +140,7 @@ class Emulator:
             time.sleep(fault.seconds)
         elif fault.action == "garbage":
             page = b"<html><body>502 Bad Gateway</body></html>"
-            handler.send_response(200)
+            handler.send_response(fault.status)
             handler.send_header("Content-Type", "text/html")
             handler.send_header("Content-Length", str(len(page)))
             handler.end_headers()

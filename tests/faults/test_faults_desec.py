@@ -1,0 +1,162 @@
+"""`tlsagen publish` through the deSEC provider while the API misbehaves at one step.
+
+The API is the deSEC emulator (tests/emulators/desec.py, a real HTTP server on loopback); it
+answers the requests of one step with an error, garbage, a dropped or hung connection, or acts on
+the bulk PATCH and then loses the answer, or lets another writer in around it. Every case starts
+from two owners holding the old RRset, plans to add the next key's record to both (one bulk
+request), and checks the exit code, its one-line message, that both owners hold the old or the
+new RRset (never one of each), that a bystander RRset survives, that the token never shows, and
+that a re-run without the fault converges. deSEC has no conditional write: a change another
+writer makes just before the PATCH is overwritten (the rows say so; docs/providers/desec.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.emulators.desec import DesecEmulator
+from tests.emulators.faults import (
+    APPLY,
+    APPLY_READ,
+    DISCOVER,
+    RACE,
+    READ,
+    READ_BACK,
+    Step,
+    cases,
+    publish_through,
+)
+from tests.emulators.fixtures import TOKEN_ENV, desec_api
+from tests.faults.common import CERT, NEW, NEXT_KEY, Faults, case_id, held_state, record_of, run_cli
+
+__all__ = ["desec_api"]
+PROVIDER = "desec (emulator)"
+DOMAIN = "example.com"
+SUBNAMES = ["_25._tcp.mx1", "_25._tcp.mx2"]
+KEEP = "_25._tcp.keep"
+STEPS = {
+    DISCOVER: Step("GET", r"/domains/$"),
+    READ: Step("GET", r"/rrsets/$"),
+    APPLY_READ: Step("GET", r"/rrsets/$", skip=1),
+    APPLY: Step("PATCH", r"/rrsets/$"),
+    READ_BACK: Step("GET", r"/rrsets/$", skip=2),
+}
+CASES = cases(
+    {
+        DISCOVER: {"HTTP 401"},
+        READ: {"HTTP 429 (Retry-After: 1)", "HTTP 502 with an HTML page"},
+        APPLY_READ: {"HTTP 500"},
+        APPLY: {"no answer in time", "HTTP 404", "HTTP 503"},
+        READ_BACK: {"connection dropped"},
+    }
+)
+
+
+class Site:
+    def __init__(self, emulator: DesecEmulator, directory: Path) -> None:
+        self.emulator = emulator
+        emulator.add_domain(DOMAIN)
+        for subname in [*SUBNAMES, KEEP]:
+            emulator.put(DOMAIN, subname, 3600, [record_of(CERT)])
+        self.config = directory / "tlsagen.toml"
+        self.config.write_text(
+            f"[defaults]\nttl = 3600\nstate = '{directory / 'state.json'}'\n\n"
+            f"[providers.desec]\ntype = 'desec'\ntoken = 'env:{TOKEN_ENV}'\n"
+            f"endpoint-url = '{emulator.url}/api/v1'\ntimeout = 0.5\nnameservers = []\n\n"
+            "[[services]]\nname = 'mail'\nhosts = ['mx1.example.com', 'mx2.example.com']\n"
+            f"cert = '{CERT}'\nnext-key = '{NEXT_KEY}'\n"
+        )
+
+    def found(self) -> list[frozenset[str]]:
+        return [frozenset(self.emulator.held(DOMAIN, subname)) for subname in SUBNAMES]
+
+    def held(self) -> str:
+        return held_state(self.found())
+
+    def bystanders_intact(self) -> bool:
+        return self.emulator.held(DOMAIN, KEEP) == {record_of(CERT)}
+
+
+@pytest.fixture
+def site(desec_api: DesecEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # Retry-After and backoff
+    return Site(desec_api, tmp_path)
+
+
+@pytest.mark.parametrize(("step", "fault", "code", "held"), CASES)
+def test_publish_through_a_faulty_api(
+    step: str,
+    fault: str,
+    code: int,
+    held: str,
+    site: Site,
+    desec_api: DesecEmulator,
+    capsys: pytest.CaptureFixture[str],
+    faults: Faults,
+) -> None:
+    line = publish_through(
+        PROVIDER, site, desec_api, (step, STEPS[step]), fault, code, held, capsys, faults
+    )
+    assert line is None or step != READ_BACK or "reading it back failed" in line
+
+
+INTRUDER = record_of(NEXT_KEY).replace(" 1 1 ", " 1 2 ") + record_of(CERT).split()[-1]
+OLD_SET, NEW_SET = frozenset({record_of(CERT)}), frozenset({record_of(CERT), record_of(NEXT_KEY)})
+# fault -> (step, at which request (after it: True), exit code, what it leaves, each owner)
+RACES = {
+    "another writer adds a record at mx1 just before the bulk write": (
+        RACE,
+        False,
+        0,
+        "changed; the other writer's record overwritten",
+        [NEW_SET, NEW_SET],
+    ),
+    "another writer adds a record at mx1 right after the bulk write": (
+        RACE,
+        True,
+        5,
+        "changed, with the other writer's record",
+        [NEW_SET | {INTRUDER}, NEW_SET],
+    ),
+    "another writer adds a record at mx1 after the plan": (
+        APPLY_READ,
+        False,
+        5,
+        "unchanged, with the other writer's record",
+        [OLD_SET | {INTRUDER}, OLD_SET],
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(RACES), ids=[case_id(RACES[f][0], f) for f in RACES])
+def test_another_writer_around_the_bulk_write(
+    fault: str,
+    site: Site,
+    desec_api: DesecEmulator,
+    capsys: pytest.CaptureFixture[str],
+    faults: Faults,
+) -> None:
+    step, after, code, held, found = RACES[fault]
+
+    def other_writer() -> None:
+        records = desec_api.held(DOMAIN, SUBNAMES[0]) | {INTRUDER}
+        desec_api.put(DOMAIN, SUBNAMES[0], 3600, sorted(records))
+
+    where = STEPS[APPLY_READ if step == APPLY_READ else APPLY]
+    desec_api.inject(
+        method=where.method,
+        path=where.path,
+        skip=where.skip,
+        action="race",
+        applied=after,
+        before=other_writer,
+    )
+    run = run_cli(capsys, "publish", "--config", site.config)
+    faults.expect(PROVIDER, step, fault, run, code, held)
+    assert site.found() == found
+    assert site.bystanders_intact()
+    rerun = run_cli(capsys, "publish", "--config", site.config)
+    assert rerun.code == 0, rerun.err
+    assert site.held() == NEW
