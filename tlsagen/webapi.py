@@ -56,12 +56,38 @@ class JsonApi:
     """Requests to one web API. `name` ("Cloudflare") introduces every message."""
 
     def __init__(
-        self, base_url: str, headers: Mapping[str, str], name: str, timeout: float = 30.0
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        name: str,
+        needs: str,
+        timeout: float = 30.0,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._headers = {"Accept": "application/json", **headers}
         self.name = name
+        self._needs = needs  # what the token must allow, for a 401/403
         self._timeout = timeout
+
+    def refusal(self, answer: Answer, what: str, reason: str) -> ProviderError:
+        """The error for an answer that refused `what`, with the API's `reason`."""
+        status, name = answer.status, self.name
+        if status in (401, 403):
+            text = f"{name} refused the token on {what} (HTTP {status}: {reason}); {self._needs}"
+        elif status == 404:
+            text = f"{name} found no such zone on {what} (HTTP 404: {reason})"
+        elif status == 429:
+            wait = f"{answer.retry_after:.0f} s" if answer.retry_after is not None else "a while"
+            text = f"{name} still limits the request rate on {what} (HTTP 429); run again in {wait}"
+        else:
+            text = f"{name} refused {what} (HTTP {status}: {reason})"
+        return ProviderError(text)
+
+    def garbage(self, answer: Answer) -> ProviderError:
+        return ProviderError(
+            f"the answer from {self._base} (HTTP {answer.status}) is not a {self.name} API "
+            "answer; check endpoint-url and any proxy"
+        )
 
     def call(
         self,

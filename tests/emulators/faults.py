@@ -3,13 +3,25 @@ what the emulator does at one step of `tlsagen publish`, and the outcome each mu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
 from tests.emulators.server import Emulator
-from tests.faults.common import NEW, OLD, Faults, case_id, long_run, run_cli
+from tests.faults.common import (
+    CERT,
+    NEW,
+    NEXT_KEY,
+    OLD,
+    Faults,
+    case_id,
+    long_run,
+    record_of,
+    run_cli,
+)
 
 DISCOVER = "zone discovery"
 READ = "read"
@@ -45,12 +57,33 @@ AFTER_APPLIED: dict[str, dict[str, Any]] = {
 }
 
 
+INTRUDER = record_of(NEXT_KEY).replace(" 1 1 ", " 1 2 ") + record_of(CERT).split()[-1]
+OLD_SET = frozenset({record_of(CERT)})
+NEW_SET = frozenset({record_of(CERT), record_of(NEXT_KEY)})
+
+
 class Site(Protocol):
-    config: Any
+    config: Path
+
+    def found(self) -> list[frozenset[str]]: ...
 
     def held(self) -> str: ...
 
     def bystanders_intact(self) -> bool: ...
+
+
+def write_config(directory: Path, kind: str, url: str, ttl: int, token_env: str) -> Path:
+    """tlsagen.toml for two hosts of one service, on the emulator at `url`: the old record is
+    the example certificate's, the plan adds the next key's; short HTTP timeout, no polling."""
+    path = directory / "tlsagen.toml"
+    path.write_text(
+        f"[defaults]\nttl = {ttl}\nstate = '{directory / 'state.json'}'\n\n"
+        f"[providers.api]\ntype = '{kind}'\ntoken = 'env:{token_env}'\n"
+        f"endpoint-url = '{url}'\ntimeout = 0.5\nnameservers = []\n\n"
+        "[[services]]\nname = 'mail'\nhosts = ['mx1.example.com', 'mx2.example.com']\n"
+        f"cert = '{CERT}'\nnext-key = '{NEXT_KEY}'\n"
+    )
+    return path
 
 
 @dataclass(frozen=True)
@@ -113,3 +146,47 @@ def publish_through(
     assert rerun.code == 0, rerun.err
     assert site.held() == NEW and site.bystanders_intact()
     return line
+
+
+@dataclass(frozen=True)
+class Race:
+    """Another writer's change at one step: just before the request acts, or right after."""
+
+    step: str
+    after: bool
+    code: int
+    held: str  # what the owners hold afterwards, in words
+    found: list[frozenset[str]]  # each owner's records afterwards
+
+
+def race_through(
+    provider: str,
+    site: Site,
+    emulator: Emulator,
+    fault: str,
+    race: Race,
+    where: Step,
+    other_writer: Callable[[], None],
+    capsys: pytest.CaptureFixture[str],
+    faults: Faults,
+) -> None:
+    """Publish with `other_writer` let in at `where`; check the outcome, record the row, re-run."""
+    emulator.inject(
+        method=where.method,
+        path=where.path,
+        skip=where.skip,
+        action="race",
+        applied=race.after,
+        before=other_writer,
+    )
+    run = run_cli(capsys, "publish", "--config", site.config)
+    faults.expect(provider, race.step, fault, run, race.code, race.held)
+    assert site.found() == race.found
+    assert site.bystanders_intact()
+    rerun = run_cli(capsys, "publish", "--config", site.config)
+    assert rerun.code == 0, rerun.err
+    assert site.held() == NEW
+
+
+def race_ids(races: dict[str, Race]) -> list[str]:
+    return [case_id(race.step, fault) for fault, race in races.items()]

@@ -12,7 +12,6 @@ never shows, and that a re-run without the fault converges.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,25 +20,30 @@ from tests.emulators.faults import (
     APPLY,
     APPLY_READ,
     DISCOVER,
+    INTRUDER,
+    NEW_SET,
+    OLD_SET,
     RACE,
     READ,
     READ_BACK,
+    Race,
     Step,
     cases,
     publish_through,
+    race_ids,
+    race_through,
+    write_config,
 )
 from tests.emulators.fixtures import TOKEN_ENV, cloudflare_api
 from tests.faults.common import (
     CERT,
-    NEW,
     NEXT_KEY,
     Faults,
-    case_id,
     held_state,
     record_of,
-    run_cli,
 )
 from tlsagen.tlsa import TLSAData
+from tlsagen_cloudflare.provider import tlsa_data
 
 __all__ = ["cloudflare_api"]
 PROVIDER = "cloudflare (emulator)"
@@ -63,36 +67,20 @@ CASES = cases(
 )
 
 
-def data_of(text: str) -> dict[str, Any]:
-    record = TLSAData.from_text(text)
-    return {
-        "usage": record.usage,
-        "selector": record.selector,
-        "matching_type": record.matching_type,
-        "certificate": record.data.hex(),
-    }
-
-
 class Site:
     def __init__(self, emulator: CloudflareEmulator, directory: Path) -> None:
         self.emulator = emulator
         self.zone_id = emulator.add_zone("example.com")
         for name in [*NAMES, KEEP]:
-            emulator.add(self.zone_id, name, data_of(record_of(CERT)), ttl=60)
-        self.config = directory / "tlsagen.toml"
-        self.config.write_text(
-            f"[defaults]\nttl = 60\nstate = '{directory / 'state.json'}'\n\n"
-            f"[providers.cf]\ntype = 'cloudflare'\ntoken = 'env:{TOKEN_ENV}'\n"
-            f"endpoint-url = '{emulator.url}/client/v4'\ntimeout = 0.5\nnameservers = []\n\n"
-            "[[services]]\nname = 'mail'\nhosts = ['mx1.example.com', 'mx2.example.com']\n"
-            f"cert = '{CERT}'\nnext-key = '{NEXT_KEY}'\n"
-        )
+            emulator.add(self.zone_id, name, tlsa_data(TLSAData.from_text(record_of(CERT))), ttl=60)
+        url = f"{emulator.url}/client/v4"
+        self.config = write_config(directory, "cloudflare", url, 60, TOKEN_ENV)
 
     def found(self) -> list[frozenset[str]]:
         return [frozenset(self.emulator.held(name)) for name in NAMES]
 
-    def held(self, states: dict[str, frozenset[str]] | None = None) -> str:
-        return held_state(self.found(), states)
+    def held(self) -> str:
+        return held_state(self.found())
 
     def bystanders_intact(self) -> bool:
         return self.emulator.held(KEEP) == {record_of(CERT)}
@@ -126,37 +114,23 @@ def test_publish_through_a_faulty_api(
     )
 
 
-INTRUDER = record_of(NEXT_KEY).replace(" 1 1 ", " 1 2 ") + record_of(CERT).split()[-1]
-OLD_SET, NEW_SET = frozenset({record_of(CERT)}), frozenset({record_of(CERT), record_of(NEXT_KEY)})
-# fault -> (step, the other writer's change, after the request?, exit code, outcome, each owner)
+WITH_INTRUDER = "changed, with the other writer's record"
 RACES = {
-    "another writer deletes mx1's record just before the batch": (
+    "another writer deletes mx1's record just before the batch": Race(
         RACE,
-        "delete",
         False,
         5,
         "changed, less the record the other writer deleted",
         [frozenset({record_of(NEXT_KEY)}), NEW_SET],
     ),
-    "another writer adds a record at mx1 just before the batch": (
-        RACE,
-        "add",
-        False,
-        5,
-        "changed, with the other writer's record",
-        [NEW_SET | {INTRUDER}, NEW_SET],
+    "another writer adds a record at mx1 just before the batch": Race(
+        RACE, False, 5, WITH_INTRUDER, [NEW_SET | {INTRUDER}, NEW_SET]
     ),
-    "another writer adds a record at mx1 right after the batch": (
-        RACE,
-        "add",
-        True,
-        5,
-        "changed, with the other writer's record",
-        [NEW_SET | {INTRUDER}, NEW_SET],
+    "another writer adds a record at mx1 right after the batch": Race(
+        RACE, True, 5, WITH_INTRUDER, [NEW_SET | {INTRUDER}, NEW_SET]
     ),
-    "another writer adds a record at mx1 after the plan": (
+    "another writer adds a record at mx1 after the plan": Race(
         APPLY_READ,
-        "add",
         False,
         5,
         "unchanged, with the other writer's record",
@@ -165,7 +139,7 @@ RACES = {
 }
 
 
-@pytest.mark.parametrize("fault", list(RACES), ids=[case_id(RACES[f][0], f) for f in RACES])
+@pytest.mark.parametrize("fault", list(RACES), ids=race_ids(RACES))
 def test_another_writer_around_the_batch(
     fault: str,
     site: Site,
@@ -173,29 +147,16 @@ def test_another_writer_around_the_batch(
     capsys: pytest.CaptureFixture[str],
     faults: Faults,
 ) -> None:
-    step, kind, after, code, held, found = RACES[fault]
-    mx1 = NAMES[0]
-    victim = cloudflare_api.at(mx1)[0]["id"]
+    victim = cloudflare_api.at(NAMES[0])[0]["id"]
 
     def other_writer() -> None:
-        if kind == "delete":
+        if "deletes" in fault:
             cloudflare_api.remove(victim)
         else:
-            cloudflare_api.add(site.zone_id, mx1, data_of(INTRUDER), ttl=60)
+            cloudflare_api.add(
+                site.zone_id, NAMES[0], tlsa_data(TLSAData.from_text(INTRUDER)), ttl=60
+            )
 
-    where = STEPS[APPLY_READ if step == APPLY_READ else APPLY]
-    cloudflare_api.inject(
-        method=where.method,
-        path=where.path,
-        skip=where.skip,
-        action="race",
-        applied=after,
-        before=other_writer,
-    )
-    run = run_cli(capsys, "publish", "--config", site.config)
-    faults.expect(PROVIDER, step, fault, run, code, held)
-    assert site.found() == found
-    assert site.bystanders_intact()
-    rerun = run_cli(capsys, "publish", "--config", site.config)
-    assert rerun.code == 0, rerun.err
-    assert site.held() == NEW
+    race = RACES[fault]
+    where = STEPS[APPLY_READ if race.step == APPLY_READ else APPLY]
+    race_through(PROVIDER, site, cloudflare_api, fault, race, where, other_writer, capsys, faults)

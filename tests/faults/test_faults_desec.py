@@ -21,15 +21,22 @@ from tests.emulators.faults import (
     APPLY,
     APPLY_READ,
     DISCOVER,
+    INTRUDER,
+    NEW_SET,
+    OLD_SET,
     RACE,
     READ,
     READ_BACK,
+    Race,
     Step,
     cases,
     publish_through,
+    race_ids,
+    race_through,
+    write_config,
 )
 from tests.emulators.fixtures import TOKEN_ENV, desec_api
-from tests.faults.common import CERT, NEW, NEXT_KEY, Faults, case_id, held_state, record_of, run_cli
+from tests.faults.common import CERT, Faults, held_state, record_of
 
 __all__ = ["desec_api"]
 PROVIDER = "desec (emulator)"
@@ -60,14 +67,8 @@ class Site:
         emulator.add_domain(DOMAIN)
         for subname in [*SUBNAMES, KEEP]:
             emulator.put(DOMAIN, subname, 3600, [record_of(CERT)])
-        self.config = directory / "tlsagen.toml"
-        self.config.write_text(
-            f"[defaults]\nttl = 3600\nstate = '{directory / 'state.json'}'\n\n"
-            f"[providers.desec]\ntype = 'desec'\ntoken = 'env:{TOKEN_ENV}'\n"
-            f"endpoint-url = '{emulator.url}/api/v1'\ntimeout = 0.5\nnameservers = []\n\n"
-            "[[services]]\nname = 'mail'\nhosts = ['mx1.example.com', 'mx2.example.com']\n"
-            f"cert = '{CERT}'\nnext-key = '{NEXT_KEY}'\n"
-        )
+        url = f"{emulator.url}/api/v1"
+        self.config = write_config(directory, "desec", url, 3600, TOKEN_ENV)
 
     def found(self) -> list[frozenset[str]]:
         return [frozenset(self.emulator.held(DOMAIN, subname)) for subname in SUBNAMES]
@@ -102,25 +103,14 @@ def test_publish_through_a_faulty_api(
     assert line is None or step != READ_BACK or "reading it back failed" in line
 
 
-INTRUDER = record_of(NEXT_KEY).replace(" 1 1 ", " 1 2 ") + record_of(CERT).split()[-1]
-OLD_SET, NEW_SET = frozenset({record_of(CERT)}), frozenset({record_of(CERT), record_of(NEXT_KEY)})
-# fault -> (step, at which request (after it: True), exit code, what it leaves, each owner)
 RACES = {
-    "another writer adds a record at mx1 just before the bulk write": (
-        RACE,
-        False,
-        0,
-        "changed; the other writer's record overwritten",
-        [NEW_SET, NEW_SET],
+    "another writer adds a record at mx1 just before the bulk write": Race(
+        RACE, False, 0, "changed; the other writer's record overwritten", [NEW_SET, NEW_SET]
     ),
-    "another writer adds a record at mx1 right after the bulk write": (
-        RACE,
-        True,
-        5,
-        "changed, with the other writer's record",
-        [NEW_SET | {INTRUDER}, NEW_SET],
+    "another writer adds a record at mx1 right after the bulk write": Race(
+        RACE, True, 5, "changed, with the other writer's record", [NEW_SET | {INTRUDER}, NEW_SET]
     ),
-    "another writer adds a record at mx1 after the plan": (
+    "another writer adds a record at mx1 after the plan": Race(
         APPLY_READ,
         False,
         5,
@@ -130,7 +120,7 @@ RACES = {
 }
 
 
-@pytest.mark.parametrize("fault", list(RACES), ids=[case_id(RACES[f][0], f) for f in RACES])
+@pytest.mark.parametrize("fault", list(RACES), ids=race_ids(RACES))
 def test_another_writer_around_the_bulk_write(
     fault: str,
     site: Site,
@@ -138,25 +128,10 @@ def test_another_writer_around_the_bulk_write(
     capsys: pytest.CaptureFixture[str],
     faults: Faults,
 ) -> None:
-    step, after, code, held, found = RACES[fault]
-
     def other_writer() -> None:
         records = desec_api.held(DOMAIN, SUBNAMES[0]) | {INTRUDER}
         desec_api.put(DOMAIN, SUBNAMES[0], 3600, sorted(records))
 
-    where = STEPS[APPLY_READ if step == APPLY_READ else APPLY]
-    desec_api.inject(
-        method=where.method,
-        path=where.path,
-        skip=where.skip,
-        action="race",
-        applied=after,
-        before=other_writer,
-    )
-    run = run_cli(capsys, "publish", "--config", site.config)
-    faults.expect(PROVIDER, step, fault, run, code, held)
-    assert site.found() == found
-    assert site.bystanders_intact()
-    rerun = run_cli(capsys, "publish", "--config", site.config)
-    assert rerun.code == 0, rerun.err
-    assert site.held() == NEW
+    race = RACES[fault]
+    where = STEPS[APPLY_READ if race.step == APPLY_READ else APPLY]
+    race_through(PROVIDER, site, desec_api, fault, race, where, other_writer, capsys, faults)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.emulators.cloudflare import CloudflareEmulator
-from tests.emulators.fixtures import TOKEN_ENV, cloudflare_api
+from tests.emulators.fixtures import cloudflare_api, provider_table
 from tlsagen.provider import ProviderSettings
 from tlsagen_cloudflare.provider import CloudflareProvider, parse
 
@@ -24,13 +24,7 @@ def cloudflare(cloudflare_api: CloudflareEmulator, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("time.sleep", lambda seconds: None)
 
     def make(**options: Any) -> CloudflareProvider:
-        table = {
-            "token": f"env:{TOKEN_ENV}",
-            "endpoint-url": cloudflare_api.url + "/client/v4",
-            "nameservers": [],
-            **{key.replace("_", "-"): value for key, value in options.items()},
-        }
-        table = {key: value for key, value in table.items() if value is not None}
+        table = provider_table(cloudflare_api.url + "/client/v4", options)
         return CloudflareProvider(parse(ProviderSettings("cf", table, WHERE, Path("."))))
 
     return make

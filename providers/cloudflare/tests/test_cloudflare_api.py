@@ -14,21 +14,12 @@ from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.records import Change, ChangeSet, Malformed, Owner, rrset
 from tlsagen.testing import record
-from tlsagen_cloudflare.provider import Record, batch, parse
+from tlsagen_cloudflare.provider import Record, batch, parse, tlsa_data
 
 MX1 = Owner("_25._tcp.mx1.example.com.")
 MX2 = Owner("_25._tcp.mx2.example.com.")
 BATCH = r"/dns_records/batch$"
 LIST = r"/dns_records$"
-
-
-def data(item: Any) -> dict[str, Any]:
-    return {
-        "usage": item.usage,
-        "selector": item.selector,
-        "matching_type": item.matching_type,
-        "certificate": item.data.hex(),
-    }
 
 
 @pytest.fixture
@@ -74,7 +65,7 @@ def test_records_across_pages(cloudflare_api: Any, zone: str, cloudflare: Any) -
     cloudflare_api.max_per_page = 2
     owners = [Owner(f"_25._tcp.mx{n}.example.com.") for n in range(5)]
     for owner in owners:
-        cloudflare_api.add(zone, owner.name.rstrip("."), data(record(owner.name)), ttl=600)
+        cloudflare_api.add(zone, owner.name.rstrip("."), tlsa_data(record(owner.name)), ttl=600)
     found = cloudflare().read("example.com.", owners)
     assert found == {o: rrset(o, 600, [record(o.name)]) for o in owners}
     assert sum("dns_records?" in path for _, path in cloudflare_api.requests) == 3
@@ -90,7 +81,7 @@ def test_zone_id_pins_one_zone_and_a_wrong_one_is_404(cloudflare_api: Any, cloud
 def test_upper_case_hex_reads_as_the_same_record(
     cloudflare_api: Any, zone: str, cloudflare: Any
 ) -> None:
-    cloudflare_api.add(zone, "_25._tcp.mx1.example.com", data(record("a")))
+    cloudflare_api.add(zone, "_25._tcp.mx1.example.com", tlsa_data(record("a")))
     cloudflare_api.requests.clear()
     provider = cloudflare()
     assert provider.read("example.com.", [MX1]) == {MX1: rrset(MX1, 300, [record("a")])}
@@ -101,7 +92,7 @@ def test_upper_case_hex_reads_as_the_same_record(
 def test_a_record_that_is_not_tlsa_data_is_read_and_replaced(
     cloudflare_api: Any, zone: str, cloudflare: Any
 ) -> None:
-    good = cloudflare_api.add(zone, "_25._tcp.mx1.example.com", data(record("a")))
+    good = cloudflare_api.add(zone, "_25._tcp.mx1.example.com", tlsa_data(record("a")))
     bad = dict(cloudflare_api.records[good], id="f" * 32, data={"usage": 3, "certificate": "xyz"})
     cloudflare_api.records[bad["id"]] = bad
     provider = cloudflare()
@@ -174,8 +165,8 @@ def test_batch_failing_before_it_was_applied_applies_nothing(
 def test_another_writer_deleting_between_read_and_write_fails_the_whole_batch(
     cloudflare_api: Any, zone: str, cloudflare: Any
 ) -> None:
-    first = cloudflare_api.add(zone, "_25._tcp.mx1.example.com", data(record("old")))
-    cloudflare_api.add(zone, "_25._tcp.mx2.example.com", data(record("old")))
+    first = cloudflare_api.add(zone, "_25._tcp.mx1.example.com", tlsa_data(record("old")))
+    cloudflare_api.add(zone, "_25._tcp.mx2.example.com", tlsa_data(record("old")))
     provider = cloudflare()
     held = provider.read("example.com.", [MX1, MX2])
     changes = tuple(Change(o, held[o], rrset(o, 300, [record("new")])) for o in (MX1, MX2))
@@ -193,7 +184,7 @@ def test_another_writer_adding_around_the_write_is_reported_after_it(
     cloudflare_api: Any, zone: str, cloudflare: Any, after: bool
 ) -> None:
     def intrude() -> None:
-        cloudflare_api.add(zone, "_25._tcp.mx1.example.com", data(record("intruder")))
+        cloudflare_api.add(zone, "_25._tcp.mx1.example.com", tlsa_data(record("intruder")))
 
     cloudflare_api.inject(method="POST", path=BATCH, action="race", applied=after, before=intrude)
     with pytest.raises(ConflictError, match="right after tlsagen wrote it"):

@@ -9,6 +9,7 @@ import pytest
 from tests.emulators.cloudflare import CloudflareEmulator
 from tlsagen.records import Owner, RRset
 from tlsagen.testing import Harness, ProviderContract
+from tlsagen_cloudflare.provider import tlsa_data
 
 
 @pytest.fixture
@@ -21,13 +22,7 @@ def harness(cloudflare_api: CloudflareEmulator, cloudflare: Any) -> Harness:
         for record in cloudflare_api.at(name):
             cloudflare_api.remove(record["id"])
         for item in rrset.records if rrset else ():
-            data = {
-                "usage": item.usage,
-                "selector": item.selector,
-                "matching_type": item.matching_type,
-                "certificate": item.data.hex(),
-            }
-            cloudflare_api.add(zone_id, name, data, rrset.ttl if rrset else 300)
+            cloudflare_api.add(zone_id, name, tlsa_data(item), rrset.ttl if rrset else 300)
 
     return Harness(cloudflare(), "example.com.", external_write)
 

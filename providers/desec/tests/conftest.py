@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.emulators.desec import DesecEmulator
-from tests.emulators.fixtures import TOKEN_ENV, desec_api
+from tests.emulators.fixtures import desec_api, provider_table
 from tlsagen.provider import ProviderSettings
 from tlsagen_desec.provider import DesecProvider, parse
 
@@ -24,13 +24,7 @@ def desec(desec_api: DesecEmulator, monkeypatch: pytest.MonkeyPatch) -> Make:
     monkeypatch.setattr("time.sleep", lambda seconds: None)
 
     def make(**options: Any) -> DesecProvider:
-        table = {
-            "token": f"env:{TOKEN_ENV}",
-            "endpoint-url": desec_api.url + "/api/v1",
-            "nameservers": [],
-            **{key.replace("_", "-"): value for key, value in options.items()},
-        }
-        table = {key: value for key, value in table.items() if value is not None}
+        table = provider_table(desec_api.url + "/api/v1", options)
         return DesecProvider(parse(ProviderSettings("desec", table, WHERE, Path("."))))
 
     return make

@@ -96,7 +96,8 @@ class CloudflareProvider:
         self._settings = settings
         api = settings.api
         headers = {"Authorization": f"Bearer {api.token}"}
-        self._api = JsonApi(api.endpoint_url, headers, "Cloudflare", api.timeout)
+        needs = f"it needs Zone:DNS:Edit and Zone:Zone:Read for the zone ({api.where})"
+        self._api = JsonApi(api.endpoint_url, headers, "Cloudflare", needs, api.timeout)
         self._zones: list[Zone] | None = None
         self._servers: dict[str, tuple[Endpoint, ...]] = {}
 
@@ -126,7 +127,9 @@ class CloudflareProvider:
         scoped to one zone), whatever the number of owners."""
         if self._zones is None:
             if self._settings.zone_id:
-                found = [self._ok(self._api.call("GET", f"/zones/{self._settings.zone_id}"), "")]
+                found = [
+                    self._ok(self._api.call("GET", f"/zones/{self._settings.zone_id}"), "the zone")
+                ]
                 self._zones = [_zone(result) for result in found]
             else:
                 self._zones = [_zone(result) for result in self._pages("/zones", {}, ZONE_PAGE)]
@@ -153,10 +156,10 @@ class CloudflareProvider:
         page, pages = 1, 1
         while page <= pages:
             answer = self._api.call("GET", path, query={**query, "page": page, "per_page": size})
-            results = self._ok(answer, "")
+            results = self._ok(answer, f"the listing {path}")
             info = answer.body.get("result_info") or {}
             if not isinstance(results, list) or not isinstance(info, dict):
-                raise self._garbage(answer)
+                raise self._api.garbage(answer)
             yield from results
             total = info.get("total_pages")
             pages = (
@@ -186,7 +189,7 @@ class CloudflareProvider:
             )
             if answer.status >= 500 or not isinstance(answer.body, dict):
                 raise Unanswered(f"the Cloudflare batch got HTTP {answer.status} without a verdict")
-            self._ok(answer, f" (batch for {zone.name})")
+            self._ok(answer, f"the batch for {zone.name}")
 
         compare_and_swap(changes, read, write, f"Cloudflare zone {zone.name}")
 
@@ -208,32 +211,10 @@ class CloudflareProvider:
         if body.get("success") is True and 200 <= answer.status < 300:
             return body.get("result")
         if "success" not in body and answer.status not in (429, 502, 503, 504):
-            raise self._garbage(answer)
-        errors = "; ".join(
-            f"{e.get('code')}: {e.get('message')}"
-            for e in body.get("errors") or []
-            if isinstance(e, dict)
-        )
-        status = answer.status
-        if status in (401, 403):
-            text = (
-                f"Cloudflare refused the API token (HTTP {status}, {errors}); it needs "
-                f"Zone:DNS:Edit and Zone:Zone:Read for the zone ({self._settings.api.where})"
-            )
-        elif status == 404:
-            text = f"Cloudflare found no such zone or record (HTTP 404, {errors}){what}"
-        elif status == 429:
-            wait = f"{answer.retry_after:.0f} s" if answer.retry_after is not None else "a while"
-            text = f"Cloudflare still limits the request rate (HTTP 429); run again in {wait}"
-        else:
-            text = f"Cloudflare answered HTTP {status}{what}: {errors or 'no reason given'}"
-        raise ProviderError(text)
-
-    def _garbage(self, answer: Answer) -> ProviderError:
-        return ProviderError(
-            f"the answer from {self._settings.api.endpoint_url} (HTTP {answer.status}) is not a "
-            "Cloudflare API answer; check endpoint-url and any proxy"
-        )
+            raise self._api.garbage(answer)
+        errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+        reason = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+        raise self._api.refusal(answer, what, reason or "no reason given")
 
 
 def _zone(result: Any) -> Zone:
@@ -264,13 +245,14 @@ def batch(changes: Sequence[Change], held: Mapping[Owner, Sequence[Record]]) -> 
             else:
                 deletes.append({"id": record.id})
         posts += [
-            {"name": name, "type": "TLSA", "ttl": after.ttl, "data": _data(item)}
+            {"name": name, "type": "TLSA", "ttl": after.ttl, "data": tlsa_data(item)}
             for item in sorted(missing)
         ]
     return {"deletes": deletes, "patches": patches, "posts": posts}
 
 
-def _data(record: TLSAData) -> dict[str, Any]:
+def tlsa_data(record: TLSAData) -> dict[str, Any]:
+    """A record as the API's structured `data`."""
     return {
         "usage": record.usage,
         "selector": record.selector,

@@ -65,7 +65,8 @@ class DesecProvider:
         self._settings = settings
         api = settings.api
         headers = {"Authorization": f"Token {api.token}"}
-        self._api = JsonApi(api.endpoint_url, headers, "deSEC", api.timeout)
+        needs = f"it must be valid and allowed to write TLSA RRsets in the domain ({api.where})"
+        self._api = JsonApi(api.endpoint_url, headers, "deSEC", needs, api.timeout)
         self._domains: dict[str, str] = {}  # host name -> its domain
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
@@ -75,9 +76,10 @@ class DesecProvider:
     def _domain_of(self, host: str) -> str:
         if host not in self._domains:
             query = {"owns_qname": host.rstrip(".")}
-            found = self._ok(self._api.call("GET", "/domains/", query=query), "domain lookup")
+            answer = self._api.call("GET", "/domains/", query=query)
+            found = self._ok(answer, "the domain lookup")
             if not isinstance(found, list) or not all(isinstance(d, dict) for d in found):
-                raise self._garbage()
+                raise self._api.garbage(answer)
             if not found:
                 raise ProviderError(
                     f"no deSEC domain of this account holds {host}; create it, or check the token"
@@ -113,7 +115,7 @@ class DesecProvider:
             answer = self._api.call("GET", path)
             page = self._ok(answer, f"reading {zone}")
             if not isinstance(page, list):
-                raise self._garbage()
+                raise self._api.garbage(answer)
             yield from (rrset for rrset in page if isinstance(rrset, dict))
             path = self._next_page(answer)
 
@@ -173,29 +175,9 @@ class DesecProvider:
 
     def _ok(self, answer: Answer, what: str) -> Any:
         """The JSON of a successful answer; ProviderError saying what went wrong."""
-        status = answer.status
-        if 200 <= status < 300:
+        if 200 <= answer.status < 300:
             if answer.body is None:
-                raise self._garbage()
+                raise self._api.garbage(answer)
             return answer.body
         detail = answer.body.get("detail") if isinstance(answer.body, dict) else answer.body
-        reason = str(detail)[:300] if detail else "no reason given"
-        if status in (401, 403):
-            text = (
-                f"deSEC refused the token on {what} (HTTP {status}: {reason}); it must be valid "
-                f"and allowed to write TLSA RRsets in the domain ({self._settings.api.where})"
-            )
-        elif status == 404:
-            text = f"deSEC found no such domain on {what} (HTTP 404: {reason})"
-        elif status == 429:
-            wait = f"{answer.retry_after:.0f} s" if answer.retry_after is not None else "a while"
-            text = f"deSEC still limits the request rate on {what} (HTTP 429); run again in {wait}"
-        else:
-            text = f"deSEC refused {what} (HTTP {status}: {reason})"
-        raise ProviderError(text)
-
-    def _garbage(self) -> ProviderError:
-        return ProviderError(
-            f"the answer from {self._settings.api.endpoint_url} is not a deSEC API answer; check "
-            "endpoint-url and any proxy"
-        )
+        raise self._api.refusal(answer, what, str(detail)[:300] if detail else "no reason given")
