@@ -167,9 +167,6 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-API_KEYS = ("token", "endpoint-url", "timeout", "nameservers")
-
-
 @dataclass(frozen=True)
 class ApiSettings:
     """The keys of a `[providers.NAME]` table that every web API provider takes."""
@@ -182,11 +179,12 @@ class ApiSettings:
 
     @classmethod
     def parse(
-        cls, settings: ProviderSettings, extra_keys: Collection[str], endpoint: str, token: str
+        cls, settings: ProviderSettings, keys: Collection[str], endpoint: str, token: str
     ) -> ApiSettings:
-        """`token` says what token to make, for the message when it is missing."""
+        """`keys`: every key the provider takes (these and its own); `token` says what token to
+        make, for the message when it is missing."""
         options, where = settings.options, settings.where
-        check_keys(options, (*API_KEYS, *extra_keys), where)
+        check_keys(options, keys, where)
         reference = get_str(options, "token", where)
         if reference is None:
             raise InputError(

@@ -23,6 +23,7 @@ from tlsagen.tlsa import TLSAData
 from tlsagen.webapi import Answer, ApiSettings, JsonApi, Unanswered, addresses, compare_and_swap
 
 log = logging.getLogger("tlsagen")
+KEYS = ("token", "zone-id", "endpoint-url", "timeout", "nameservers")
 ENDPOINT = "https://api.cloudflare.com/client/v4"
 TOKEN = "a Cloudflare API token with Zone:DNS:Edit and Zone:Zone:Read for the zone"
 ZONE_PAGE = 50  # zones per page (the API's largest)
@@ -37,7 +38,7 @@ class Settings:
 
 
 def parse(settings: ProviderSettings) -> Settings:
-    api = ApiSettings.parse(settings, ("zone-id",), ENDPOINT, TOKEN)
+    api = ApiSettings.parse(settings, KEYS, ENDPOINT, TOKEN)
     zone_id = settings.options.get("zone-id")
     if zone_id is not None and not (isinstance(zone_id, str) and zone_id.isalnum()):
         raise InputError(f"{settings.where} zone-id: expected the zone's id (32 hex digits)")

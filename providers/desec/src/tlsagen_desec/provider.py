@@ -22,6 +22,7 @@ from tlsagen.records import ChangeSet, Malformed, Owner, RRset
 from tlsagen.tlsa import TLSAData
 from tlsagen.webapi import Answer, ApiSettings, JsonApi, Unanswered, addresses, compare_and_swap
 
+KEYS = ("token", "minimum-ttl", "endpoint-url", "timeout", "nameservers")
 ENDPOINT = "https://desec.io/api/v1"
 TOKEN = "a deSEC token allowed to write TLSA RRsets in the domain"
 NAME_SERVERS = ("ns1.desec.io", "ns2.desec.org")
@@ -36,7 +37,7 @@ class Settings:
 
 
 def parse(settings: ProviderSettings) -> Settings:
-    api = ApiSettings.parse(settings, ("minimum-ttl",), ENDPOINT, TOKEN)
+    api = ApiSettings.parse(settings, KEYS, ENDPOINT, TOKEN)
     minimum = get_int(settings.options, "minimum-ttl", settings.where, MINIMUM_TTL, minimum=1)
     return Settings(api, minimum or MINIMUM_TTL)
 
