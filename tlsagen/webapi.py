@@ -133,16 +133,20 @@ class JsonApi:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data, headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                return _answer(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return _answer(exc.code, exc.headers, exc.read())
+            return self._exchange(request)
         except urllib.error.URLError as exc:
             raise Unanswered(f"cannot reach {self.name} at {self._base} ({exc.reason})") from None
         except (OSError, http.client.HTTPException) as exc:
             what = "no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__
             raise Unanswered(f"{self.name} at {self._base} gave no answer ({what})") from None
+
+    def _exchange(self, request: urllib.request.Request) -> Answer:
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                return _answer(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as exc:
+            with exc:  # an error status: its body is read like any other (or fails like one)
+                return _answer(exc.code, exc.headers, exc.read())
 
 
 def _answer(status: int, headers: Any, raw: bytes) -> Answer:

@@ -69,6 +69,7 @@ class DesecProvider:
         needs = f"it must be valid and allowed to write TLSA RRsets in the domain ({api.where})"
         self._api = JsonApi(api.endpoint_url, headers, "deSEC", needs, api.timeout)
         self._domains: dict[str, str] = {}  # host name -> its domain
+        self._servers: tuple[Endpoint, ...] | None = None
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         """The domain responsible for each owner's host: one `owns_qname` query per host."""
@@ -172,7 +173,9 @@ class DesecProvider:
         """The configured `nameservers`, else the addresses of ns1.desec.io and ns2.desec.org."""
         if self._settings.api.nameservers is not None:
             return self._settings.api.nameservers
-        return addresses(NAME_SERVERS)
+        if self._servers is None:
+            self._servers = addresses(NAME_SERVERS)
+        return self._servers
 
     def _ok(self, answer: Answer, what: str) -> Any:
         """The JSON of a successful answer; ProviderError saying what went wrong."""
