@@ -3,6 +3,7 @@ what the emulator does at one step of `tlsagen publish`, and the outcome each mu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,7 @@ class Race:
     code: int
     held: str  # what the owners hold afterwards, in words
     found: list[frozenset[str]]  # each owner's records afterwards
+    lost: str = "none"  # what of the other writer's change is gone
 
 
 def race_through(
@@ -181,6 +183,7 @@ def race_through(
     )
     run = run_cli(capsys, "publish", "--config", site.config)
     faults.expect(provider, race.step, fault, run, race.code, race.held)
+    faults.rows[-1] = dataclasses.replace(faults.rows[-1], lost=race.lost)
     assert site.found() == race.found
     assert site.bystanders_intact()
     rerun = run_cli(capsys, "publish", "--config", site.config)

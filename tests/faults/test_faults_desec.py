@@ -105,7 +105,12 @@ def test_publish_through_a_faulty_api(
 
 RACES = {
     "another writer adds a record at mx1 just before the bulk write": Race(
-        RACE, False, 0, "changed; the other writer's record overwritten", [NEW_SET, NEW_SET]
+        RACE,
+        False,
+        0,
+        "changed, over the other writer's change",
+        [NEW_SET, NEW_SET],
+        "the other writer's record (no conditional write: see docs/providers/desec.md)",
     ),
     "another writer adds a record at mx1 right after the bulk write": Race(
         RACE, True, 5, "changed, with the other writer's record", [NEW_SET | {INTRUDER}, NEW_SET]
