@@ -242,24 +242,30 @@ Held = Mapping[Owner, RRset]
 def compare_and_swap(
     changes: ChangeSet,
     read: Callable[[], Held],
-    write: Callable[[], None],
+    write: Callable[[Sequence[Change]], None],
     name: str,
+    groups: Sequence[Sequence[Change]] | None = None,
 ) -> None:
-    """Apply `changes` through `write` (one atomic request) only if `read` shows every `before`;
-    return when it shows every `after` already (a retried run); otherwise ConflictError."""
+    """Apply `changes` through `write` (one atomic request per group; one group unless the API
+    limits a request) only if `read` shows every `before`; return when it shows every `after`
+    already (a retried run); otherwise ConflictError."""
     if _done(changes.changes, read(), name):
         return
-    try:
-        write()
-    except ProviderError as failure:
-        held = _read_back(read, name, f"{failure}; ")
-        if _done(changes.changes, held, name):
-            return
-        if isinstance(failure, Unanswered):
-            raise ProviderError(
-                f"{failure}; {name} holds what was read: nothing was applied"
-            ) from None
-        raise
+    parts = groups or [changes.changes]
+    for number, group in enumerate(parts, 1):
+        done = f" (requests 1-{number - 1} of {len(parts)} were applied, each whole; run again)"
+        try:
+            write(group)
+        except ProviderError as failure:
+            held = _read_back(read, name, f"{failure}; ")
+            if _done(group, held, name):
+                continue
+            note = done if number > 1 else ""
+            if isinstance(failure, Unanswered):
+                raise ProviderError(
+                    f"{failure}; {name} holds what was read: {note or 'nothing was applied'}"
+                ) from None
+            raise ProviderError(f"{failure}{note}") from None
     held = _read_back(read, name, f"{name} accepted the change, but ")
     moved = [change.owner for change in changes.changes if held.get(change.owner) != change.after]
     if moved:

@@ -14,7 +14,7 @@ from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.records import Change, ChangeSet, Malformed, Owner, rrset
 from tlsagen.testing import record
-from tlsagen_cloudflare.provider import Record, batch, parse, tlsa_data
+from tlsagen_cloudflare.provider import Record, batch, parse, split, tlsa_data
 
 MX1 = Owner("_25._tcp.mx1.example.com.")
 MX2 = Owner("_25._tcp.mx2.example.com.")
@@ -231,3 +231,28 @@ def test_token_must_be_a_reference_to_a_plain_token(
         parse(ProviderSettings("cf", table, "tlsagen.toml [providers.cf]", Path(".")))
     assert "Zq4T" not in str(caught.value)
     assert TOKEN_ENV
+
+
+def test_split_keeps_owners_whole_within_the_limit() -> None:
+    owners = [Owner(f"_25._tcp.mx{n}.example.com.") for n in range(3)]
+    changes = [
+        Change(o, None, rrset(o, 300, [record(o.name), record(o.name + "x")])) for o in owners
+    ]
+    assert split(changes, 4) == [changes[:2], changes[2:]]
+    with pytest.raises(ProviderError, match="more than one Cloudflare batch may carry"):
+        split(changes, 1)
+
+
+def test_batches_beyond_the_limit_are_each_whole_and_a_failure_says_so(
+    cloudflare_api: Any, zone: str, cloudflare: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tlsagen_cloudflare.provider.MAX_OPERATIONS", 2)
+    owners = [Owner(f"_25._tcp.mx{n}.example.com.") for n in range(3)]
+    changes = tuple(Change(o, None, rrset(o, 300, [record(o.name), record("n")])) for o in owners)
+    cloudflare_api.inject(method="POST", path=BATCH, status=400, skip=1)
+    with pytest.raises(ProviderError, match=r"requests 1-1 of 3 were applied, each whole"):
+        cloudflare().apply(ChangeSet("example.com.", changes))
+    held = [cloudflare_api.held(o.name.rstrip(".")) for o in owners]
+    assert held == [set(changes[0].after.texts()), set(), set()]
+    cloudflare().apply(ChangeSet("example.com.", changes[1:]))
+    assert sum(method == "POST" for method, _ in cloudflare_api.requests) == 4

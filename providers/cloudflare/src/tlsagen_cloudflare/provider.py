@@ -28,6 +28,7 @@ ENDPOINT = "https://api.cloudflare.com/client/v4"
 TOKEN = "a Cloudflare API token with Zone:DNS:Edit and Zone:Zone:Read for the zone"
 ZONE_PAGE = 50  # zones per page (the API's largest)
 RECORD_PAGE = 1000  # DNS records per page
+MAX_OPERATIONS = 200  # per batch on the Free plan (3,500 on paid plans)
 AUTOMATIC_TTL = 300  # what Cloudflare's "automatic" TTL (1) means for DNS-only records
 
 
@@ -171,7 +172,8 @@ class CloudflareProvider:
     # -- apply -------------------------------------------------------------------------------
 
     def apply(self, changes: ChangeSet) -> None:
-        """One batch (deletes, patches, posts) for the whole change set; read before and after."""
+        """One batch (deletes, patches, posts) for the change set, split between owners only
+        beyond 200 operations (each batch is then atomic on its own); read before and after."""
         if not changes.changes:
             return
         zone = self._zone_named(changes.zone)
@@ -183,8 +185,8 @@ class CloudflareProvider:
             held.update(self._fetch(zone, owners))
             return {owner: _rrset(owner, records) for owner, records in held.items()}
 
-        def write() -> None:
-            body = batch(changes.changes, held)
+        def write(group: Sequence[Change]) -> None:
+            body = batch(group, held)
             answer = self._api.call(
                 "POST", f"/zones/{zone.id}/dns_records/batch", body=body, read=False
             )
@@ -192,7 +194,8 @@ class CloudflareProvider:
                 raise Unanswered(f"the Cloudflare batch got HTTP {answer.status} without a verdict")
             self._ok(answer, f"the batch for {zone.name}")
 
-        compare_and_swap(changes, read, write, f"Cloudflare zone {zone.name}")
+        name = f"Cloudflare zone {zone.name}"
+        compare_and_swap(changes, read, write, name, split(changes.changes, MAX_OPERATIONS))
 
     # -- propagation -------------------------------------------------------------------------
 
@@ -250,6 +253,30 @@ def batch(changes: Sequence[Change], held: Mapping[Owner, Sequence[Record]]) -> 
             for item in sorted(missing)
         ]
     return {"deletes": deletes, "patches": patches, "posts": posts}
+
+
+def split(changes: Sequence[Change], limit: int = MAX_OPERATIONS) -> list[list[Change]]:
+    """The fewest batches, in order, that keep each owner whole and send at most `limit`
+    operations each (a record deleted or posted is one; the `before` is what the batch deletes)."""
+    batches: list[list[Change]] = []
+    count = 0
+    for change in changes:
+        size = sum(
+            len(rrset.records) + len(rrset.malformed)
+            for rrset in (change.before, change.after)
+            if rrset
+        )
+        if size > limit:
+            raise ProviderError(
+                f"{change.owner}: the change takes {size} record operations, more than one "
+                f"Cloudflare batch may carry ({limit}); publish fewer TLSA records"
+            )
+        if not batches or count + size > limit:
+            batches.append([])
+            count = 0
+        batches[-1].append(change)
+        count += size
+    return batches
 
 
 def tlsa_data(record: TLSAData) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 from tlsagen.config_values import get_int
 from tlsagen.errors import InputError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen.records import ChangeSet, Malformed, Owner, RRset
+from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset
 from tlsagen.tlsa import TLSAData
 from tlsagen.webapi import Answer, ApiSettings, JsonApi, Unanswered, addresses, compare_and_swap
 
@@ -137,17 +137,17 @@ class DesecProvider:
         self._check_ttls(changes)
         zone = changes.zone
         owners = [change.owner for change in changes.changes]
-        body = [
-            {
-                "subname": change.owner.name.removesuffix("." + zone),
-                "type": "TLSA",
-                "ttl": change.after.ttl if change.after else self._settings.minimum_ttl,
-                "records": change.after.texts() if change.after else [],
-            }
-            for change in changes.changes
-        ]
 
-        def write() -> None:
+        def write(group: Sequence[Change]) -> None:
+            body = [
+                {
+                    "subname": change.owner.name.removesuffix("." + zone),
+                    "type": "TLSA",
+                    "ttl": change.after.ttl if change.after else self._settings.minimum_ttl,
+                    "records": change.after.texts() if change.after else [],
+                }
+                for change in group
+            ]
             path = f"/domains/{zone.rstrip('.')}/rrsets/"
             answer = self._api.call("PATCH", path, body=body, read=False)
             if answer.status >= 500 or answer.body is None:
