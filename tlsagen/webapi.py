@@ -260,12 +260,13 @@ def compare_and_swap(
             held = _read_back(read, name, f"{failure}; ")
             if _done(group, held, name):
                 continue
-            note = done if number > 1 else ""
+            if number > 1:
+                raise ProviderError(f"{failure}{done}") from None
             if isinstance(failure, Unanswered):
                 raise ProviderError(
-                    f"{failure}; {name} holds what was read: {note or 'nothing was applied'}"
+                    f"{failure}; {name} holds what was read: nothing was applied"
                 ) from None
-            raise ProviderError(f"{failure}{note}") from None
+            raise
     held = _read_back(read, name, f"{name} accepted the change, but ")
     moved = [change.owner for change in changes.changes if held.get(change.owner) != change.after]
     if moved:
