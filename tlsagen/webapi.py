@@ -211,6 +211,12 @@ class ApiSettings:
             nameservers=_nameservers(options, where),
         )
 
+    def client(self, name: str, scheme: str, needs: str) -> JsonApi:
+        """The API client: the token in an `Authorization: <scheme> <token>` header, `needs`
+        (what the token must allow) in the message of a 401/403."""
+        headers = {"Authorization": f"{scheme} {self.token}"}
+        return JsonApi(self.endpoint_url, headers, name, f"{needs} ({self.where})", self.timeout)
+
 
 def _nameservers(options: Mapping[str, Any], where: str) -> tuple[Endpoint, ...] | None:
     """The addresses (IP or IP:PORT) to poll after a change; None when the key is absent (poll

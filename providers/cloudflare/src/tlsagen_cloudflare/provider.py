@@ -20,7 +20,7 @@ from tlsagen.errors import InputError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset
 from tlsagen.tlsa import TLSAData
-from tlsagen.webapi import Answer, ApiSettings, JsonApi, Unanswered, addresses, compare_and_swap
+from tlsagen.webapi import Answer, ApiSettings, Unanswered, addresses, compare_and_swap
 
 log = logging.getLogger("tlsagen")
 KEYS = ("token", "zone-id", "endpoint-url", "timeout", "nameservers")
@@ -97,9 +97,8 @@ class CloudflareProvider:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         api = settings.api
-        headers = {"Authorization": f"Bearer {api.token}"}
-        needs = f"it needs Zone:DNS:Edit and Zone:Zone:Read for the zone ({api.where})"
-        self._api = JsonApi(api.endpoint_url, headers, "Cloudflare", needs, api.timeout)
+        needs = "it needs Zone:DNS:Edit and Zone:Zone:Read for the zone"
+        self._api = api.client("Cloudflare", "Bearer", needs)
         self._zones: list[Zone] | None = None
         self._servers: dict[str, tuple[Endpoint, ...]] = {}
 

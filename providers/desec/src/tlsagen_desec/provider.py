@@ -20,7 +20,7 @@ from tlsagen.errors import InputError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset
 from tlsagen.tlsa import TLSAData
-from tlsagen.webapi import Answer, ApiSettings, JsonApi, Unanswered, addresses, compare_and_swap
+from tlsagen.webapi import Answer, ApiSettings, Unanswered, addresses, compare_and_swap
 
 KEYS = ("token", "minimum-ttl", "endpoint-url", "timeout", "nameservers")
 ENDPOINT = "https://desec.io/api/v1"
@@ -65,9 +65,8 @@ class DesecProvider:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         api = settings.api
-        headers = {"Authorization": f"Token {api.token}"}
-        needs = f"it must be valid and allowed to write TLSA RRsets in the domain ({api.where})"
-        self._api = JsonApi(api.endpoint_url, headers, "deSEC", needs, api.timeout)
+        needs = "it must be valid and allowed to write TLSA RRsets in the domain"
+        self._api = api.client("deSEC", "Token", needs)
         self._domains: dict[str, str] = {}  # host name -> its domain
         self._servers: tuple[Endpoint, ...] | None = None
 
