@@ -51,6 +51,8 @@ How faults are made: a DNS proxy on loopback in front of the real server spoils 
 one step (`tests/testbed/faulty.py`); `SIGSTOP`/`SIGKILL` of the server or of tlsagen; botocore
 `before-send` hooks that answer a Route 53 call with an error, garbage or a timeout, or spoil the
 answer after moto has applied the call; a full or read-only tmpfs; a check command that hangs.
+Cloudflare and deSEC run against loopback emulators of their APIs (`tests/emulators/`), which
+fail one step's requests or let another writer in just before or right after the write.
 The zone-file provider has no propagation wait (it lists no servers), and Route 53's is its
 INSYNC poll.
 PowerDNS is a real pdns_server behind an HTTP proxy that spoils the API requests of one step.

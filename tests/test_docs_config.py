@@ -13,6 +13,8 @@ import pytest
 
 from tlsagen import config
 from tlsagen.config_values import check_keys
+from tlsagen_cloudflare.provider import KEYS as CLOUDFLARE_KEYS
+from tlsagen_desec.provider import KEYS as DESEC_KEYS
 from tlsagen_powerdns.settings import KEYS as POWERDNS_KEYS
 from tlsagen_rfc2136.config import KEYS as RFC2136_KEYS
 from tlsagen_route53.settings import KEYS as ROUTE53_KEYS
@@ -26,6 +28,8 @@ PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
     "route53": ROUTE53_KEYS,
     "zonefile": ZONEFILE_KEYS,
     "powerdns": POWERDNS_KEYS,
+    "cloudflare": CLOUDFLARE_KEYS,
+    "desec": DESEC_KEYS,
 }
 FAKE_PATH = Path("/etc/tlsagen/tlsagen.toml")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -20,7 +20,12 @@ def harness(powerdns: PowerDns, make: Callable[..., PowerDnsProvider], fresh_hos
         contents = rrset.texts() if rrset else []
         write_tlsa(powerdns, owner.name, rrset.ttl if rrset else 0, contents)
 
-    return Harness(make(), powerdns.zone, external_write, prefix=f"contract-{fresh_host}-")
+    def plant(owner: Owner, texts: Sequence[str]) -> None:
+        write_tlsa(powerdns, owner.name, 300, texts)
+
+    return Harness(
+        make(), powerdns.zone, external_write, prefix=f"contract-{fresh_host}-", plant=plant
+    )
 
 
 class TestPowerDnsContract(ProviderContract):
