@@ -54,7 +54,10 @@ def installed() -> dict[str, str]:
 
 
 # The providers this project ships, each in its own distribution: type -> distribution.
-KNOWN = {"rfc2136": "tlsagen-rfc2136", "route53": "tlsagen-route53", "zonefile": "tlsagen-zonefile"}
+KNOWN = {
+    kind: f"tlsagen-{kind}"
+    for kind in ("cloudflare", "desec", "powerdns", "rfc2136", "route53", "zonefile")
+}
 
 
 def load(kind: str) -> ProviderFactory:
