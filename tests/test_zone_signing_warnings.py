@@ -174,14 +174,12 @@ mx2     A 192.0.2.26
 """
 
 
-def real_dnskey(directory: Path) -> str:
-    """The DNSKEY record of a key made by BIND's dnssec-keygen for example.com."""
+def key_file(directory: Path) -> Path:
+    """The public key file BIND's dnssec-keygen writes for example.com. (its DNSKEY record,
+    after comment lines)."""
     keygen = ["dnssec-keygen", "-q", "-K", str(directory), "-a", "ECDSAP256SHA256", "-f", "KSK"]
-    name = subprocess.run(
-        [*keygen, "example.com."], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    lines = (directory / f"{name}.key").read_text().splitlines()
-    return "".join(line + "\n" for line in lines if not line.startswith(";"))
+    done = subprocess.run([*keygen, "example.com."], capture_output=True, text=True, check=True)
+    return directory / f"{done.stdout.strip()}.key"
 
 
 def zonefile_config(tmp_path: Path, zone_text: str, extra: str = "") -> Path:
@@ -224,11 +222,22 @@ def test_a_zone_file_without_dnskey_is_warned_once_in_every_format(
 def test_a_zone_file_with_its_dnskey_is_not_warned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = zonefile_config(tmp_path, ZONE_TEXT + real_dnskey(tmp_path))
+    config = zonefile_config(tmp_path, ZONE_TEXT + key_file(tmp_path).read_text())
     for args in (("plan", "--json"), ("publish", "--json")):
         code, out, err = run(capsys, config, *args)
         assert code == 0, err
         assert "DNSKEY" not in err and json.loads(out)["warnings"] == []
+
+
+def test_a_dnskey_in_an_included_key_file_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As BIND operators keep keys: `$INCLUDE Kexample.com.+013+NNNNN.key`."""
+    included = key_file(tmp_path).name
+    config = zonefile_config(tmp_path, ZONE_TEXT + f"$INCLUDE {included}\n")
+    code, out, err = run(capsys, config, "plan", "--json")
+    assert code == 0, err
+    assert "DNSKEY" not in err and json.loads(out)["warnings"] == []
 
 
 def test_a_zone_the_server_signs_is_not_warned(
@@ -243,7 +252,7 @@ def test_a_zone_the_server_signs_is_not_warned(
 def test_a_dnskey_below_the_apex_does_not_count(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    below = real_dnskey(tmp_path).replace("example.com.", "sub.example.com.", 1)
+    below = key_file(tmp_path).read_text().replace("example.com. IN", "sub.example.com. IN")
     config = zonefile_config(tmp_path, ZONE_TEXT + below)
     code, out, err = run(capsys, config, "plan", "--json")
     assert code == 0, err
