@@ -23,6 +23,7 @@ import dns.query
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
 from tests.testbed import start_lab
+from tests.testbed.model import Zone
 from tlsagen.provider import ProviderSettings
 from tlsagen.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
@@ -41,26 +42,30 @@ def median_time(action: Callable[[], object]) -> float:
     return statistics.median(times)
 
 
+def published(
+    zone: Zone, label: str, count: int, per_owner: int
+) -> tuple[ProviderSettings, list[Owner]]:
+    """The settings of a provider for the lab zone's primary, once that provider has published
+    `count` owners named `LABEL<n>` with `per_owner` `3 1 1` records each; and the owners."""
+    settings = ProviderSettings(
+        "bench",
+        {"server": zone.primary.address(), "key-file": str(zone.key.key_file)},
+        "benchmark",
+        Path("/"),
+    )
+    owners = [Owner.for_service(f"{label}{n}.{zone.name}", 25) for n in range(count)]
+    changes = (
+        Change(o, None, rrset(o, 300, [record(f"{o.name}{i}") for i in range(per_owner)]))
+        for o in owners
+    )
+    create(settings).apply(ChangeSet(zone.name, tuple(changes)))
+    return settings, owners
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as workdir, start_lab(Path(workdir)) as lab:
         zone = lab.bind
-        settings = ProviderSettings(
-            "bench",
-            {"server": zone.primary.address(), "key-file": str(zone.key.key_file)},
-            "benchmark",
-            Path("/"),
-        )
-        owners = [Owner.for_service(f"bench{n}.{zone.name}", 25) for n in range(max(SIZES))]
-        writer = create(settings)
-        writer.apply(
-            ChangeSet(
-                zone.name,
-                tuple(
-                    Change(o, None, rrset(o, 300, [record(o.name), record(o.name + "next")]))
-                    for o in owners
-                ),
-            )
-        )
+        settings, owners = published(zone, "bench", max(SIZES), 2)
 
         def tcp_queries(wanted: list[Owner]) -> None:
             def ask(owner: Owner) -> None:

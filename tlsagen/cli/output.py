@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -198,6 +199,12 @@ def kept_warnings() -> Iterator[list[str]]:
         yield kept.messages
     finally:
         log.removeHandler(kept)
+
+
+def with_logged(plan: Plan, logged: Sequence[str]) -> Plan:
+    """`plan` carrying the warnings logged while it was made or carried out (kept_warnings)
+    before its own, each once: a report shows every warning stderr showed."""
+    return replace(plan, warnings=tuple(dict.fromkeys((*logged, *plan.warnings))))
 
 
 def show_plan(plan: Plan, fmt: str) -> None:

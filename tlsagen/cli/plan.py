@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -41,7 +40,7 @@ def plan(
         result = engine.make_plan(loaded, providers, datetime.now(UTC), memories)
     for warning in result.warnings:
         log.warning(warning)
-    result = replace(result, warnings=tuple(dict.fromkeys((*logged, *result.warnings))))
+    result = output.with_logged(result, logged)
     output.show_plan(result, "json" if as_json else fmt)
     if exit_code and result.pending:
         raise ChangesPending(f"{len(result.pending)} owner(s) have changes pending")

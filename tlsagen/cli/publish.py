@@ -19,8 +19,12 @@ from tlsagen.cli.common import ConfigOption, JsonOption, finite_seconds
 from tlsagen.errors import LateKeyError, TlsagenError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from tlsagen.config import Config
     from tlsagen.engine import PublishResult
     from tlsagen.hooks import Renewal
+    from tlsagen.provider import Provider
 
 log = logging.getLogger("tlsagen")
 
@@ -64,20 +68,45 @@ def publish(
     if renewal is not None and not dry_run:
         run_renewal(config, renewal, timeout)
         return
-    loaded, providers = open_config(config)
-    if dry_run:  # as `plan` does: the state is read, neither locked nor written
-        plan = engine.make_plan(loaded, providers, _now(), state.load(engine.state_path(loaded)))
-        for warning in plan.warnings:
-            log.warning(warning)
-        output.show_plan(plan, "json" if as_json else "text")
+    with output.kept_warnings() as logged:  # every warning stderr shows belongs in --json too
+        loaded, providers = open_config(config)
+        if dry_run:  # as `plan` does: the state is read, neither locked nor written
+            memories = state.load(engine.state_path(loaded))
+            plan = engine.make_plan(loaded, providers, _now(), memories)
+            for warning in plan.warnings:
+                log.warning(warning)
+        else:
+            result, failed = _apply(loaded, providers, wait, timeout)
+    if dry_run:
+        output.show_plan(output.with_logged(plan, logged), "json" if as_json else "text")
         return
+    result.plan = output.with_logged(result.plan, logged)
+    if as_json:
+        print(json.dumps(output.publish_json(result), indent=2))
+    else:
+        if result.applied:
+            print(output.plan_text(engine.Plan(result.plan.pending, ())), end="")
+        for line in output.server_lines(result.servers):
+            print(line)
+    if failed is not None:
+        raise failed
+    raise_if_lagging(result.servers, result.applied, timeout)
+
+
+def _apply(
+    loaded: Config, providers: Mapping[str, Provider], wait: bool, timeout: float
+) -> tuple[PublishResult, TlsagenError | None]:
+    """Plan under the state's lock, apply, wait for the servers; the result, and the error to
+    raise once it is shown when one came after a change was applied."""
+    from tlsagen import engine
+    from tlsagen.cli import output
+
     with engine.open_state(loaded) as held:
         plan = engine.make_plan(loaded, providers, _now(), held.memories)
         engine.remember(held, plan)
         for warning in plan.warnings:
             log.warning(warning)
         result = engine.PublishResult(plan)
-        failed = None
         try:
             engine.apply(plan, providers, result.applied)
             for name, zone in result.applied:
@@ -93,17 +122,8 @@ def publish(
         except TlsagenError as exc:
             if not result.applied:
                 raise
-            failed = _after_applying(exc, result)
-    if as_json:
-        print(json.dumps(output.publish_json(result), indent=2))
-    else:
-        if result.applied:
-            print(output.plan_text(engine.Plan(plan.pending, ())), end="")
-        for line in output.server_lines(result.servers):
-            print(line)
-    if failed is not None:
-        raise failed
-    raise_if_lagging(result.servers, result.applied, timeout)
+            return result, _after_applying(exc, result)
+    return result, None
 
 
 def _after_applying(exc: TlsagenError, result: PublishResult) -> TlsagenError:

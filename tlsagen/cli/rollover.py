@@ -55,13 +55,14 @@ def status(
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
 
-    loaded, providers = open_config(config)
-    only = [engine.service_named(loaded, service).name] if service else None
-    now = _now()
-    plan = engine.make_plan(loaded, providers, now, state.load(engine.state_path(loaded)), only)
+    with output.kept_warnings() as logged:  # a provider's warnings belong in --json too
+        loaded, providers = open_config(config)
+        only = [engine.service_named(loaded, service).name] if service else None
+        now = _now()
+        plan = engine.make_plan(loaded, providers, now, state.load(engine.state_path(loaded)), only)
     for warning in plan.warnings:
         log.warning(warning)
-    output.show_rollover(plan, now, as_json)
+    output.show_rollover(output.with_logged(plan, logged), now, as_json)
 
 
 @app.command()

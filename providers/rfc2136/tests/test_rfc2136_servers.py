@@ -155,7 +155,8 @@ def test_reads_are_signed_and_their_answers_checked(
     monkeypatch.setattr(transport, "_exchange_udp", recording)
     zone = dns_lab.bind
     make_provider(dns_lab, zone).read(zone.name, [owner_in(zone, fresh_host)])
-    assert [request.keyname.to_text() for request in sent] == [zone.key.name]
+    asked = [(request.question[0].rdtype.name, request.keyname.to_text()) for request in sent]
+    assert asked == [("DNSKEY", zone.key.name), ("TLSA", zone.key.name)]  # the signing check too
 
 
 @pytest.mark.parametrize("rcode", ["NOTAUTH", "SERVFAIL", "NOERROR"])

@@ -61,6 +61,7 @@ class Rfc2136Provider:
         self._servers: dict[str, tuple[Endpoint, ...]] = {}
         # records a zone's transfer carried (at least); infinite when the server refused it
         self._records: dict[str, float] = {}
+        self._dnssec_checked: set[str] = set()
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -137,6 +138,7 @@ class Rfc2136Provider:
         """One AXFR when reading many owners (if the server allows it), else one query each."""
         wanted = sorted(set(owners))
         server = self._primary(zone)
+        self._check_signing(zone, server)
         limit = AXFR_RECORDS_PER_OWNER * len(wanted)
         if len(wanted) >= AXFR_MIN_OWNERS and self._records.get(zone, 0) <= limit:
             found = self._read_by_axfr(zone, wanted, server, limit)
@@ -144,6 +146,25 @@ class Rfc2136Provider:
                 return found
         rrsets = _parallel(lambda owner: self._read_one(zone, owner, server), wanted)
         return {rrset.owner: rrset for rrset in rrsets if rrset is not None}
+
+    def _check_signing(self, zone: str, server: Endpoint) -> None:
+        """Warn, once per zone, when the primary holds no DNSKEY at the zone's apex (one signed
+        query): DANE clients ignore the TLSA records of an unsigned zone. An answer that is not
+        authoritative tells nothing; the reads that follow name that problem."""
+        if zone in self._dnssec_checked:
+            return
+        self._dnssec_checked.add(zone)
+        response = query(zone, dns.rdatatype.DNSKEY, server, self.config.timeout, self._key)
+        if response.rcode() != dns.rcode.NOERROR or not response.flags & dns.flags.AA:
+            return
+        if not any(rrset.rdtype == dns.rdatatype.DNSKEY for rrset in response.answer):
+            log.warning(
+                "zone %s has no DNSKEY on its primary %s, so it is not DNSSEC-signed: TLSA in "
+                "an unsigned zone does nothing; sign the zone (BIND: dnssec-policy; Knot: "
+                "dnssec-signing) and add its DS record at the parent",
+                zone,
+                server,
+            )
 
     def _read_one(self, zone: str, owner: Owner, server: Endpoint) -> RRset | None:
         response = query(owner.name, dns.rdatatype.TLSA, server, self.config.timeout, self._key)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dns.name
+import dns.rdatatype
 
 from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import Endpoint
@@ -16,6 +18,8 @@ from tlsagen_zonefile.files import digest, locked, read_text, replace_file
 from tlsagen_zonefile.serial import next_serial
 from tlsagen_zonefile.settings import Settings
 from tlsagen_zonefile.zone import Zone, parse_zone
+
+log = logging.getLogger("tlsagen")
 
 
 def _utc_today() -> date:
@@ -28,6 +32,7 @@ class ZonefileProvider:
         self.today = today
         # Each zone file's digest (with the files it includes) when last read or written here.
         self._seen: dict[Path, str] = {}
+        self._dnssec_checked: set[Path] = set()
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         if self.settings.directory:
@@ -40,6 +45,7 @@ class ZonefileProvider:
     def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
         parsed, texts = self._load(zone)
         self._seen[parsed.path] = digest(texts)
+        self._check_signing(parsed)
         held = {owner: parsed.rrset(owner) for owner in owners}
         return {owner: value for owner, value in held.items() if value is not None}
 
@@ -74,6 +80,26 @@ class ZonefileProvider:
         check = [arg.replace("{zone}", name) for arg in self.settings.check_command]
         replace_file(zone.path, text, check, lambda: digest(_reread(texts)) == found)
         self._seen[zone.path] = digest({**texts, zone.path: text})
+
+    def _check_signing(self, zone: Zone) -> None:
+        """Warn, once per zone, when the zone file holds no DNSKEY at its apex and nothing else
+        is said to sign the zone (signed-by = "server")."""
+        if self.settings.signed_by == "server" or zone.path in self._dnssec_checked:
+            return
+        self._dnssec_checked.add(zone.path)
+        apex_keys = (
+            r for r in zone.records if r.rdtype == dns.rdatatype.DNSKEY and r.name == zone.origin
+        )
+        if next(apex_keys, None) is None:
+            log.warning(
+                "zone file %s holds no DNSKEY for %s, so tlsagen cannot tell that the zone is "
+                "DNSSEC-signed: TLSA in an unsigned zone does nothing; if the server or your "
+                "pipeline signs it (BIND dnssec-policy, Knot dnssec-signing), set signed-by = "
+                '"server" in %s',
+                zone.path,
+                zone.origin,
+                self.settings.where,
+            )
 
     def servers(self, zone: str) -> Sequence[Endpoint]:
         return ()  # the zone file is served by whatever the user's pipeline deploys it to

@@ -15,9 +15,12 @@ from tlsagen.errors import InputError
 from tlsagen.provider import ProviderSettings
 from tlsagen_zonefile.serial import MODES
 
-KEYS = ("path", "pattern", "zone", "serial", "check-command")
+KEYS = ("path", "pattern", "zone", "serial", "check-command", "signed-by")
 DEFAULT_PATTERN = "{zone}.zone"
 DEFAULT_SERIAL = "increment"
+# Who holds the zone's DNSKEY: the zone file ("file": warn when it has none), or whatever signs
+# the zone after tlsagen writes it ("server": BIND dnssec-policy, Knot, a signing pipeline).
+SIGNED_BY = ("file", "server")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Settings:
     serial: str  # one of MODES
     check_command: tuple[str, ...]  # argv with {zone} and {file}; empty: no check
     where: str
+    signed_by: str = "file"  # one of SIGNED_BY
 
     @classmethod
     def parse(cls, settings: ProviderSettings) -> Settings:
@@ -53,6 +57,11 @@ class Settings:
         serial = get_str(options, "serial", where, DEFAULT_SERIAL)
         if serial not in MODES:
             raise InputError(f"{where} serial: '{serial}' is not one of {', '.join(MODES)}")
+        signed_by = get_str(options, "signed-by", where, "file")
+        if signed_by not in SIGNED_BY:
+            raise InputError(
+                f"{where} signed-by: '{signed_by}' is not one of {', '.join(SIGNED_BY)}"
+            )
         return cls(
             path=path,
             directory=directory,
@@ -61,6 +70,7 @@ class Settings:
             serial=serial,
             check_command=_check_command(options, where),
             where=where,
+            signed_by=signed_by,
         )
 
 
