@@ -3,7 +3,9 @@
 Replies are read with `from_wire`, which keeps the TLSA records dnspython refuses (rdata under 3
 octets, a digest whose length does not fit its matching type) as opaque rdata instead of failing
 the whole reply: DNS may hold such records, and a sender treats them as unusable and goes on with
-the others (RFC 7671, RFC 7672 §2.2). `to_rrset` turns them into TLSAData or Malformed.
+the others (RFC 7671, RFC 7672 §2.2). The one pair of conversions between tlsagen's records and
+dnspython's lives here: `to_rrset` turns a dnspython rrset into TLSAData and Malformed, `to_rdatas`
+turns an RRset back into rdata exactly as the server holds it.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import dns.rdatatype
 import dns.rrset
 import dns.wire
 
+from tlsagen.endpoint import Endpoint
 from tlsagen.errors import ProviderError
-from tlsagen.provider import Endpoint
-from tlsagen.records import Malformed, Owner, RRset
+from tlsagen.records import Malformed, Owner, RRset, generic_octets
 from tlsagen.tlsa import TLSAData
 
 _SECTIONS = (
@@ -145,6 +147,31 @@ def to_rrset(owner: Owner, answer: dns.rrset.RRset) -> RRset:
                 )
             )
     return RRset(owner, answer.ttl, frozenset(records), frozenset(malformed))
+
+
+def to_rdatas(rrset: RRset) -> list[dns.rdata.Rdata]:
+    """The records of `rrset` (TLSA data, then Malformed, each sorted) as dnspython rdata, octet
+    for octet as the server holds them: generic rdata of type TLSA for what dnspython refuses (a
+    digest of the wrong length, under 3 octets), so that a prerequisite can repeat it.
+    ProviderError for a Malformed record that is not in the generic form `\\# LENGTH HEX`."""
+    items: list[TLSAData | Malformed] = [*sorted(rrset.records), *sorted(rrset.malformed)]
+    return [_rdata(rrset.owner, item) for item in items]
+
+
+def _rdata(owner: Owner, item: TLSAData | Malformed) -> dns.rdata.Rdata:
+    if isinstance(item, TLSAData):
+        wire = item.to_wire()
+    else:
+        try:
+            wire = generic_octets(item.text)
+        except ValueError as exc:
+            raise ProviderError(
+                f"{owner}: cannot send the record '{item.text}' back: {exc}"
+            ) from None
+    try:
+        return dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.TLSA, wire, 0, len(wire))
+    except dns.exception.FormError:
+        return dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.TLSA, wire)
 
 
 def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dns.message.Message:
