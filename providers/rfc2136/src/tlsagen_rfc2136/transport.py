@@ -18,9 +18,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.tsig
 
-from tlsagen.dns import from_wire
-from tlsagen.errors import ProviderError
-from tlsagen.provider import Endpoint
+from tlsagen.provider import Endpoint, ProviderError, from_wire
 
 log = logging.getLogger("tlsagen")
 
