@@ -1,0 +1,135 @@
+"""tlsagen.provider, the one module provider distributions import: complete, pinned in lockstep,
+with one compare-and-swap verdict and one pair of TLSA <-> dnspython conversions."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+import tlsagen
+from tlsagen import provider
+from tlsagen.provider import (
+    Change,
+    ConflictError,
+    Malformed,
+    Owner,
+    ProviderError,
+    RRset,
+    TLSAData,
+    already_applied,
+    stored_record,
+    stored_rrset,
+    to_rdatas,
+    to_rrset,
+)
+from tlsagen.testing import record
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDERS = sorted((ROOT / "providers").glob("*/pyproject.toml"))
+MX1 = Owner("_25._tcp.mx1.example.com.")
+MX2 = Owner("_25._tcp.mx2.example.com.")
+
+
+def test_every_name_it_declares_is_there() -> None:
+    missing = [name for name in provider.__all__ if not hasattr(provider, name)]
+    assert missing == []
+    assert len(provider.__all__) == len(set(provider.__all__))
+
+
+def project(path: Path) -> dict[str, object]:
+    table: dict[str, object] = tomllib.loads(path.read_text())["project"]
+    return table
+
+
+def test_distributions_pin_each_other_in_lockstep() -> None:
+    version = tlsagen.__version__
+    core = project(ROOT / "pyproject.toml")
+    assert core["version"] == version
+    assert len(PROVIDERS) >= 3
+    extras = core["optional-dependencies"]
+    assert isinstance(extras, dict)
+    for path in PROVIDERS:
+        table = project(path)
+        assert table["version"] == version, path
+        dependencies = table["dependencies"]
+        assert isinstance(dependencies, list)
+        assert f"tlsagen=={version}" in dependencies, path
+        name = table["name"]
+        assert f"{name}=={version}" in extras["all"], name
+    for group in ("all", *(path.parent.name for path in PROVIDERS)):
+        for requirement in extras[group]:
+            assert requirement.endswith(f"=={version}"), requirement
+
+
+def change(owner: Owner, before: list[TLSAData], after: list[TLSAData]) -> Change:
+    return Change(
+        owner,
+        RRset(owner, 300, frozenset(before)) if before else None,
+        RRset(owner, 300, frozenset(after)) if after else None,
+    )
+
+
+OLD, NEW = record("old"), record("new")
+CHANGES = [change(MX1, [OLD], [NEW]), change(MX2, [], [NEW])]
+
+
+def held(**by_name: list[TLSAData]) -> dict[Owner, RRset]:
+    owners = {"mx1": MX1, "mx2": MX2}
+    return {owners[k]: RRset(owners[k], 300, frozenset(v)) for k, v in by_name.items() if v}
+
+
+def test_not_applied_when_dns_holds_every_before() -> None:
+    assert already_applied(held(mx1=[OLD]), CHANGES) is False
+
+
+def test_applied_when_dns_holds_every_after() -> None:
+    assert already_applied(held(mx1=[NEW], mx2=[NEW]), CHANGES) is True
+
+
+def test_conflict_names_the_owners_that_moved() -> None:
+    with pytest.raises(ConflictError, match=rf"^{MX1} \(and 1 more\) changed in Z since it was"):
+        already_applied(held(mx1=[record("other")], mx2=[OLD]), CHANGES, " in Z")
+    with pytest.raises(ConflictError, match=rf"^{MX2} changed since it was read"):
+        already_applied(held(mx1=[OLD], mx2=[OLD]), CHANGES)
+
+
+def test_half_applied_is_a_conflict() -> None:
+    """mx1 holds its `after`, mx2 still its `before`: neither verdict holds, and mx1 (no longer
+    holding its `before`) is the one named."""
+    with pytest.raises(ConflictError, match=rf"^{MX1} changed since"):
+        already_applied(held(mx1=[NEW]), CHANGES)
+
+
+# Records as a provider may hold them, dnspython refusing the last two.
+STORED = ["3 1 1 " + "ab" * 32, "3 1 1 abcd", "\\# 2 0301"]
+
+
+def test_the_conversions_round_trip_what_dnspython_refuses() -> None:
+    stored = stored_rrset(MX1, 300, map(stored_record, STORED))
+    assert len(stored.records) == 2 and len(stored.malformed) == 1
+    rdatas = to_rdatas(stored)
+    wires = sorted(rdata.to_digestable() for rdata in rdatas)
+    expected = [
+        bytes.fromhex("0301"),
+        bytes.fromhex("030101abcd"),
+        bytes.fromhex("030101" + "ab" * 32),
+    ]
+    assert wires == sorted(expected)
+    answer = dns.rrset.RRset(dns.name.from_text(MX1.name), dns.rdataclass.IN, dns.rdatatype.TLSA)
+    for rdata in rdatas:
+        answer.add(rdata, 300)
+    read = to_rrset(MX1, answer)
+    assert (read.ttl, read.records) == (300, stored.records)
+    assert [item.text for item in read.malformed] == ["\\# 2 0301"]
+
+
+def test_a_malformed_record_not_in_generic_form_cannot_be_sent() -> None:
+    stored = RRset(MX1, 300, frozenset(), frozenset({Malformed("3 1 zz", "not a number")}))
+    with pytest.raises(ProviderError, match=r"cannot send the record '3 1 zz' back"):
+        to_rdatas(stored)
