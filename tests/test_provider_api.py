@@ -3,26 +3,35 @@ with one compare-and-swap verdict and one pair of TLSA <-> dnspython conversions
 
 from __future__ import annotations
 
+import time
 import tomllib
 from pathlib import Path
 
+import dns.message
 import dns.name
+import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+import dns.tsig
 import pytest
 
 import tlsagen
+from tests.testbed.rogue import rogue_dns
 from tlsagen import provider
 from tlsagen.provider import (
     Change,
     ConflictError,
+    Endpoint,
     Malformed,
     Owner,
     ProviderError,
+    ReplyError,
+    ReplyTimeout,
     RRset,
     TLSAData,
     already_applied,
+    exchange,
     stored_record,
     stored_rrset,
     to_rdatas,
@@ -133,3 +142,43 @@ def test_a_malformed_record_not_in_generic_form_cannot_be_sent() -> None:
     stored = RRset(MX1, 300, frozenset(), frozenset({Malformed("3 1 zz", "not a number")}))
     with pytest.raises(ProviderError, match=r"cannot send the record '3 1 zz' back"):
         to_rdatas(stored)
+
+
+KEY = dns.tsig.Key("k.", "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=", "hmac-sha256")
+
+
+def unsigned_refusal(datagram: bytes) -> list[bytes]:
+    response = dns.message.make_response(dns.message.from_wire(datagram, keyring=False))
+    response.tsig = None  # in place of the server: no signature
+    response.set_rcode(dns.rcode.NOTAUTH)
+    return [response.to_wire()]
+
+
+def garbled(datagram: bytes) -> list[bytes]:
+    """The query's id, and a header that promises records that are not there."""
+    return [datagram[:2] + bytes.fromhex("8400 0001 0005 0000 0000")]
+
+
+def test_a_signed_query_ends_at_its_first_unverifiable_reply() -> None:
+    """The reply that fails its TSIG check is final, its bytes kept for the provider to explain
+    (BADKEY, BADSIG, an unsigned NOTAUTH); the query path does not wait out the timeout."""
+    query = dns.message.make_query("_25._tcp.mx.example.test.", "TLSA")
+    query.use_tsig(KEY)
+    with rogue_dns(unsigned_refusal) as server:
+        started = time.monotonic()
+        with pytest.raises(ReplyError) as failed:
+            exchange(query, Endpoint(server.host, server.port), 5.0)
+    assert time.monotonic() - started < 2
+    assert failed.value.wire is not None
+    assert dns.message.from_wire(failed.value.wire, keyring=False).rcode() == dns.rcode.NOTAUTH
+
+
+def test_an_unsigned_query_skips_an_unreadable_reply_until_the_deadline() -> None:
+    """Unsigned, a garbled reply cannot be told from a spoofed one: the genuine one may follow."""
+    query = dns.message.make_query("_25._tcp.mx.example.test.", "TLSA")
+    with rogue_dns(garbled) as server:
+        started = time.monotonic()
+        with pytest.raises(ReplyError, match="cannot be read") as failed:
+            exchange(query, Endpoint(server.host, server.port), 0.5)
+    assert time.monotonic() - started >= 0.5
+    assert failed.value.wire is not None and not isinstance(failed.value, ReplyTimeout)

@@ -41,10 +41,16 @@ _SECTIONS = (
 
 
 class ReplyError(dns.exception.DNSException):
-    """No readable reply to a query: none came in time, or the one that came cannot be read."""
+    """No readable reply to a query: none came in time, or the one that came cannot be read
+    (`wire`: that reply, for a caller that explains it, e.g. by its TSIG error)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, wire: bytes | None = None) -> None:
         super().__init__(text)  # type: ignore[no-untyped-call]
+        self.wire = wire
+
+
+class ReplyTimeout(ReplyError):
+    """No reply, or no complete one, came in time."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,9 @@ def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dn
     A datagram that is not the reply (another id, not parseable, another question: a late answer
     to an earlier query, a spoofer) is skipped; when no reply came in `timeout` seconds and one of
     the skipped ones had the query's id but could not be read, that error is raised rather than
-    a bare timeout.
+    a bare timeout. A signed query's reply is judged by its signature instead: the first datagram
+    with the query's id that cannot be read (a TSIG error such as BADKEY, an unsigned answer)
+    ends the exchange at once, its bytes on the ReplyError.
     """
     wire = query.to_wire()
     deadline = time.monotonic() + timeout
@@ -194,15 +202,17 @@ def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dn
             try:
                 reply = sock.recv(65535)
             except TimeoutError:
-                raise unreadable or ReplyError(f"no reply within {timeout:g} s") from None
+                raise unreadable or ReplyTimeout(f"no reply within {timeout:g} s") from None
             if len(reply) < 12 or reply[:2] != wire[:2]:
                 continue
             if reply[2] & 0x02:  # TC: the full reply needs TCP (RFC 7766)
                 return _exchange_tcp(query, server, deadline)
             try:
                 response = _read_reply(query, reply)
-            except dns.exception.DNSException as exc:
-                unreadable = ReplyError(f"its reply cannot be read: {exc}")
+            except ReplyError as exc:
+                if query.had_tsig:
+                    raise
+                unreadable = ReplyError(f"its reply cannot be read: {exc}", reply)
                 continue
             return response
 
@@ -229,7 +239,7 @@ def _left(deadline: float) -> float:
     """The seconds left before `deadline`; a timeout once it has passed."""
     left = deadline - time.monotonic()
     if left <= 0:
-        raise ReplyError("no reply in time")
+        raise ReplyTimeout("no reply in time")
     return left
 
 
@@ -240,7 +250,7 @@ def _read_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
         try:
             chunk = sock.recv(size - len(data))
         except TimeoutError:
-            raise ReplyError("no complete reply in time") from None
+            raise ReplyTimeout("no complete reply in time") from None
         if not chunk:
             raise ReplyError(
                 "it closed the TCP connection without an answer (at its TCP client limit?)"
@@ -250,9 +260,12 @@ def _read_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
 
 
 def _read_reply(query: dns.message.Message, wire: bytes) -> dns.message.Message:
-    response = from_wire(wire, keyring=query.keyring, request_mac=query.mac)
+    try:
+        response = from_wire(wire, keyring=query.keyring, request_mac=query.mac)
+    except dns.exception.DNSException as exc:
+        raise ReplyError(str(exc), wire) from exc
     if not query.is_response(response):
-        raise ReplyError("the reply does not answer the query")
+        raise ReplyError("the reply does not answer the query", wire)
     return response
 
 

@@ -44,6 +44,7 @@ from tlsagen.config_values import (
 from tlsagen.dns import (
     AnswerError,
     ReplyError,
+    ReplyTimeout,
     ask,
     exchange,
     exchange_tcp,
@@ -91,6 +92,7 @@ __all__ = [
     "ProviderSettings",
     "RRset",
     "ReplyError",
+    "ReplyTimeout",
     "TLSAData",
     "TlsagenError",
     "UsageError",
