@@ -1,10 +1,12 @@
 """The provider API: everything a provider distribution imports from tlsagen, in one module.
+It defines nothing: it names what the modules below it hold.
 
 A provider (`tlsagen-rfc2136`, `tlsagen-route53`, `tlsagen-zonefile`, and any written elsewhere)
 imports `tlsagen.provider` and nothing else of tlsagen (its tests add `tlsagen.testing`, the
 contract suite); tests/test_layering.py holds them to it. Here are:
 
 - the contract: `Provider`, `ProviderSettings` (what a factory receives), `ProviderFactory`;
+  they live in registry.py, so that a shared helper module below this one can use them;
 - value types: `Owner`, `RRset`, `Malformed`, `Change`, `ChangeSet`, `TLSAData`, `Params`,
   `Endpoint`; reading records as stored (`stored_record`, `stored_rrset`, `generic_octets`);
 - the compare-and-swap verdict `already_applied` (applied / not applied / conflict);
@@ -21,11 +23,6 @@ docs/providers/writing.md tells how to write a provider with it.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
 
 from tlsagen.config_values import (
     MAX_INT,
@@ -69,7 +66,16 @@ from tlsagen.records import (
     stored_record,
     stored_rrset,
 )
-from tlsagen.registry import ENTRY_POINT_GROUP, KNOWN, installed, load, missing_provider
+from tlsagen.registry import (
+    ENTRY_POINT_GROUP,
+    KNOWN,
+    Provider,
+    ProviderFactory,
+    ProviderSettings,
+    installed,
+    load,
+    missing_provider,
+)
 from tlsagen.tlsa import Params, TLSAData
 
 __all__ = [
@@ -126,33 +132,3 @@ __all__ = [
     "to_rrset",
     "write_atomic",
 ]
-
-
-class Provider(Protocol):
-    """What a DNS backend does. Only I/O lives behind it; tlsagen computes every change itself."""
-
-    def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
-        """The zone (absolute name) each owner belongs to."""
-
-    def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
-        """The TLSA RRsets DNS holds now for `owners` of `zone` (owners without one are absent)."""
-
-    def apply(self, changes: ChangeSet) -> None:
-        """Apply all changes or none; ConflictError if any `before` is no longer what DNS holds."""
-
-    def servers(self, zone: str) -> Sequence[Endpoint]:
-        """Every authoritative server to poll for propagation; empty when `apply` already waits."""
-
-
-ProviderFactory = Callable[["ProviderSettings"], Provider]
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    """What a provider factory receives: its `[providers.NAME]` table, checked by the provider."""
-
-    name: str
-    options: Mapping[str, Any]  # the table without "type"
-    where: str  # "tlsagen.toml [providers.NAME]", for error messages
-    base_dir: Path  # relative paths in options resolve against the config file's directory
-    resolver: Endpoint | None = None  # [defaults] resolver, for zone and NS lookups

@@ -1,17 +1,52 @@
-"""The installed providers, found by entry point; each imported only when a run needs it."""
+"""The provider contract (`Provider`, `ProviderSettings`) and the installed providers, found by
+entry point; each imported only when a run needs it. Providers import these through
+tlsagen.provider."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tlsagen.errors import InputError
 
 if TYPE_CHECKING:
-    from tlsagen.provider import ProviderFactory
+    from tlsagen.endpoint import Endpoint
+    from tlsagen.records import ChangeSet, Owner, RRset
 
 ENTRY_POINT_GROUP = "tlsagen.providers"
+
+
+class Provider(Protocol):
+    """What a DNS backend does. Only I/O lives behind it; tlsagen computes every change itself."""
+
+    def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
+        """The zone (absolute name) each owner belongs to."""
+
+    def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
+        """The TLSA RRsets DNS holds now for `owners` of `zone` (owners without one are absent)."""
+
+    def apply(self, changes: ChangeSet) -> None:
+        """Apply all changes or none; ConflictError if any `before` is no longer what DNS holds."""
+
+    def servers(self, zone: str) -> Sequence[Endpoint]:
+        """Every authoritative server to poll for propagation; empty when `apply` already waits."""
+
+
+ProviderFactory = Callable[["ProviderSettings"], Provider]
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What a provider factory receives: its `[providers.NAME]` table, checked by the provider."""
+
+    name: str
+    options: Mapping[str, Any]  # the table without "type"
+    where: str  # "tlsagen.toml [providers.NAME]", for error messages
+    base_dir: Path  # relative paths in options resolve against the config file's directory
+    resolver: Endpoint | None = None  # [defaults] resolver, for zone and NS lookups
 
 
 def installed() -> dict[str, str]:
