@@ -182,3 +182,28 @@ def test_an_unsigned_query_skips_an_unreadable_reply_until_the_deadline() -> Non
             exchange(query, Endpoint(server.host, server.port), 0.5)
     assert time.monotonic() - started >= 0.5
     assert failed.value.wire is not None and not isinstance(failed.value, ReplyTimeout)
+
+
+def signed_reply(asked: dns.message.Message, question: str) -> bytes:
+    """A reply to `question` under the id of `asked`, signed as the server signs its answer."""
+    other = dns.message.make_query(question, "TLSA", id=asked.id)
+    response = dns.message.make_response(other)
+    response.use_tsig(KEY)
+    response.request_mac = asked.mac or b""
+    return response.to_wire()
+
+
+def test_a_signed_query_skips_a_verified_reply_to_another_question() -> None:
+    """Only a reply that fails its TSIG check ends a signed query: one to another question may
+    be a late answer, and the reply asked for may follow."""
+    name = "_25._tcp.mx.example.test."
+    query = dns.message.make_query(name, "TLSA")
+    query.use_tsig(KEY)
+
+    def late_then_genuine(datagram: bytes) -> list[bytes]:
+        asked = dns.message.from_wire(datagram, keyring=False)
+        return [signed_reply(asked, "_26._tcp.mx.example.test."), signed_reply(asked, name)]
+
+    with rogue_dns(late_then_genuine) as server:
+        response = exchange(query, Endpoint(server.host, server.port), 5.0)
+    assert response.had_tsig and response.question[0].name.to_text() == name

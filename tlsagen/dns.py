@@ -53,6 +53,11 @@ class ReplyTimeout(ReplyError):
     """No reply, or no complete one, came in time."""
 
 
+class OtherQuestion(ReplyError):
+    """A reply with the query's id to another question: a late answer to an earlier query that
+    drew the same id, or a spoofer. Skipped, signed or not: the reply may still come."""
+
+
 @dataclass(frozen=True)
 class _Refused:
     """A TLSA record of a reply that dnspython refuses to parse, and the error it raises."""
@@ -210,9 +215,9 @@ def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dn
             try:
                 response = _read_reply(query, reply)
             except ReplyError as exc:
-                if query.had_tsig:
+                if query.had_tsig and not isinstance(exc, OtherQuestion):
                     raise
-                unreadable = ReplyError(f"its reply cannot be read: {exc}", reply)
+                unreadable = type(exc)(f"its reply cannot be read: {exc}", reply)
                 continue
             return response
 
@@ -265,7 +270,7 @@ def _read_reply(query: dns.message.Message, wire: bytes) -> dns.message.Message:
     except dns.exception.DNSException as exc:
         raise ReplyError(str(exc), wire) from exc
     if not query.is_response(response):
-        raise ReplyError("the reply does not answer the query", wire)
+        raise OtherQuestion("the reply does not answer the query", wire)
     return response
 
 

@@ -40,6 +40,7 @@ from tlsagen.config_values import (
 )
 from tlsagen.dns import (
     AnswerError,
+    OtherQuestion,
     ReplyError,
     ReplyTimeout,
     ask,
@@ -90,6 +91,7 @@ __all__ = [
     "Endpoint",
     "InputError",
     "Malformed",
+    "OtherQuestion",
     "Owner",
     "Params",
     "Provider",
