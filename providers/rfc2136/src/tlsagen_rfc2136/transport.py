@@ -21,6 +21,7 @@ import dns.tsig
 
 from tlsagen.provider import (
     Endpoint,
+    OtherQuestion,
     ProviderError,
     ReplyError,
     ReplyTimeout,
@@ -109,6 +110,10 @@ def _ask(request: dns.message.Message, server: Endpoint, timeout: float) -> dns.
             return shared_exchange(request, server, timeout)
         except ReplyTimeout:
             raise TimeoutError from None
+        except OtherQuestion:
+            raise ProviderError(
+                f"{server} answered another question than {request.question[0]}"
+            ) from None
         except ReplyError as exc:
             if exc.wire is None:
                 raise NoAnswer(f"{server} gave no usable answer: {exc}") from None
