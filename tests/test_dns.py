@@ -22,7 +22,7 @@ import dns.tsigkeyring
 import pytest
 
 from tests.testbed.rogue import rogue_dns
-from tlsagen.dns import exchange, from_wire, tlsa_at, to_rrset
+from tlsagen.dns import ReplyError, exchange, from_wire, tlsa_at, to_rrset
 from tlsagen.errors import ProviderError
 from tlsagen.provider import Endpoint
 from tlsagen.records import Malformed, Owner
@@ -182,5 +182,7 @@ def test_exchange_verifies_a_tsig_signed_reply_over_tcp() -> None:
         response = exchange(query, endpoint, 5)
         assert response.had_tsig and len(response.answer[0]) == 2
         signer["ring"] = forged
-        with pytest.raises(dns.tsig.BadSignature):
+        with pytest.raises(ReplyError, match="fails to verify") as failed:
             exchange(query, endpoint, 5)
+        assert isinstance(failed.value.__cause__, dns.tsig.BadSignature)
+        assert failed.value.wire is not None  # for the caller to explain (see tlsagen-rfc2136)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import Cli
 from tests.hostile.rogue import DRIPPING, rogue_dns
-from tlsagen import provider
+from tlsagen import registry
 from tlsagen.dns import ReplyError, exchange
 from tlsagen.errors import ProviderError
 from tlsagen.lookup import Resolver
@@ -86,7 +86,7 @@ def test_only_ctrl_c_is_an_interrupt(
     def fail() -> dict[str, str]:
         raise raised
 
-    monkeypatch.setattr(provider, "installed", fail)
+    monkeypatch.setattr(registry, "installed", fail)
     run = cli("providers")
     assert run.code == code
     assert said in run.err, run.err

@@ -3,7 +3,9 @@
 Replies are read with `from_wire`, which keeps the TLSA records dnspython refuses (rdata under 3
 octets, a digest whose length does not fit its matching type) as opaque rdata instead of failing
 the whole reply: DNS may hold such records, and a sender treats them as unusable and goes on with
-the others (RFC 7671, RFC 7672 §2.2). `to_rrset` turns them into TLSAData or Malformed.
+the others (RFC 7671, RFC 7672 §2.2). The one pair of conversions between tlsagen's records and
+dnspython's lives here: `to_rrset` turns a dnspython rrset into TLSAData and Malformed, `to_rdatas`
+turns an RRset back into rdata exactly as the server holds it.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import dns.rdatatype
 import dns.rrset
 import dns.wire
 
+from tlsagen.endpoint import Endpoint
 from tlsagen.errors import ProviderError
-from tlsagen.provider import Endpoint
-from tlsagen.records import Malformed, Owner, RRset
+from tlsagen.records import Malformed, Owner, RRset, generic_octets
 from tlsagen.tlsa import TLSAData
 
 _SECTIONS = (
@@ -39,10 +41,21 @@ _SECTIONS = (
 
 
 class ReplyError(dns.exception.DNSException):
-    """No readable reply to a query: none came in time, or the one that came cannot be read."""
+    """No readable reply to a query: none came in time, or the one that came cannot be read
+    (`wire`: that reply, for a caller that explains it, e.g. by its TSIG error)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, wire: bytes | None = None) -> None:
         super().__init__(text)  # type: ignore[no-untyped-call]
+        self.wire = wire
+
+
+class ReplyTimeout(ReplyError):
+    """No reply, or no complete one, came in time."""
+
+
+class OtherQuestion(ReplyError):
+    """A reply with the query's id to another question: a late answer to an earlier query that
+    drew the same id, or a spoofer. Skipped, signed or not: the reply may still come."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,31 @@ def to_rrset(owner: Owner, answer: dns.rrset.RRset) -> RRset:
     return RRset(owner, answer.ttl, frozenset(records), frozenset(malformed))
 
 
+def to_rdatas(rrset: RRset) -> list[dns.rdata.Rdata]:
+    """The records of `rrset` (TLSA data, then Malformed, each sorted) as dnspython rdata, octet
+    for octet as the server holds them: generic rdata of type TLSA for what dnspython refuses (a
+    digest of the wrong length, under 3 octets), so that a prerequisite can repeat it.
+    ProviderError for a Malformed record that is not in the generic form `\\# LENGTH HEX`."""
+    items: list[TLSAData | Malformed] = [*sorted(rrset.records), *sorted(rrset.malformed)]
+    return [_rdata(rrset.owner, item) for item in items]
+
+
+def _rdata(owner: Owner, item: TLSAData | Malformed) -> dns.rdata.Rdata:
+    if isinstance(item, TLSAData):
+        wire = item.to_wire()
+    else:
+        try:
+            wire = generic_octets(item.text)
+        except ValueError as exc:
+            raise ProviderError(
+                f"{owner}: cannot send the record '{item.text}' back: {exc}"
+            ) from None
+    try:
+        return dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.TLSA, wire, 0, len(wire))
+    except dns.exception.FormError:
+        return dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.TLSA, wire)
+
+
 def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dns.message.Message:
     """Send `query` over UDP, over TCP when the reply is truncated; the reply, read by `from_wire`
     (a TSIG-signed query gets its reply verified).
@@ -154,7 +192,9 @@ def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dn
     A datagram that is not the reply (another id, not parseable, another question: a late answer
     to an earlier query, a spoofer) is skipped; when no reply came in `timeout` seconds and one of
     the skipped ones had the query's id but could not be read, that error is raised rather than
-    a bare timeout.
+    a bare timeout. A signed query's reply is judged by its signature instead: the first datagram
+    with the query's id that cannot be read (a TSIG error such as BADKEY, an unsigned answer)
+    ends the exchange at once, its bytes on the ReplyError.
     """
     wire = query.to_wire()
     deadline = time.monotonic() + timeout
@@ -167,15 +207,17 @@ def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dn
             try:
                 reply = sock.recv(65535)
             except TimeoutError:
-                raise unreadable or ReplyError(f"no reply within {timeout:g} s") from None
+                raise unreadable or ReplyTimeout(f"no reply within {timeout:g} s") from None
             if len(reply) < 12 or reply[:2] != wire[:2]:
                 continue
             if reply[2] & 0x02:  # TC: the full reply needs TCP (RFC 7766)
                 return _exchange_tcp(query, server, deadline)
             try:
                 response = _read_reply(query, reply)
-            except dns.exception.DNSException as exc:
-                unreadable = ReplyError(f"its reply cannot be read: {exc}")
+            except ReplyError as exc:
+                if query.had_tsig and not isinstance(exc, OtherQuestion):
+                    raise
+                unreadable = type(exc)(f"its reply cannot be read: {exc}", reply)
                 continue
             return response
 
@@ -202,7 +244,7 @@ def _left(deadline: float) -> float:
     """The seconds left before `deadline`; a timeout once it has passed."""
     left = deadline - time.monotonic()
     if left <= 0:
-        raise ReplyError("no reply in time")
+        raise ReplyTimeout("no reply in time")
     return left
 
 
@@ -213,7 +255,7 @@ def _read_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
         try:
             chunk = sock.recv(size - len(data))
         except TimeoutError:
-            raise ReplyError("no complete reply in time") from None
+            raise ReplyTimeout("no complete reply in time") from None
         if not chunk:
             raise ReplyError(
                 "it closed the TCP connection without an answer (at its TCP client limit?)"
@@ -223,9 +265,12 @@ def _read_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
 
 
 def _read_reply(query: dns.message.Message, wire: bytes) -> dns.message.Message:
-    response = from_wire(wire, keyring=query.keyring, request_mac=query.mac)
+    try:
+        response = from_wire(wire, keyring=query.keyring, request_mac=query.mac)
+    except dns.exception.DNSException as exc:
+        raise ReplyError(str(exc), wire) from exc
     if not query.is_response(response):
-        raise ReplyError("the reply does not answer the query")
+        raise OtherQuestion("the reply does not answer the query", wire)
     return response
 
 

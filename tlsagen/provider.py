@@ -1,122 +1,161 @@
-"""The provider contract and the registry that finds installed providers by entry point."""
+"""The provider API: everything a provider distribution imports from tlsagen, in one module.
+It defines nothing: it names what the modules below it hold.
+
+A provider (`tlsagen-rfc2136`, `tlsagen-route53`, `tlsagen-zonefile`, and any written elsewhere)
+imports `tlsagen.provider` and nothing else of tlsagen (its tests add `tlsagen.testing`, the
+contract suite); tests/test_layering.py holds them to it. Here are:
+
+- the contract: `Provider`, `ProviderSettings` (what a factory receives), `ProviderFactory`;
+  they live in registry.py, so that a shared helper module below this one can use them;
+- value types: `Owner`, `RRset`, `Malformed`, `Change`, `ChangeSet`, `TLSAData`, `Params`,
+  `Endpoint`; reading records as stored (`stored_record`, `stored_rrset`, `generic_octets`);
+- the compare-and-swap verdict `already_applied` (applied / not applied / conflict);
+- errors: `ProviderError` (exit 4), `ConflictError` (5), `InputError` (3) and their base;
+- settings helpers, so configuration errors read alike in every provider (`check_keys`,
+  `get_str`, ..., `read_secret`, `check_secret_file`, `parse_endpoint`);
+- files: `write_atomic`, `sync_directory`, `child_environment` for subprocesses;
+- DNS: the query path (`exchange`, `exchange_tcp`, `ask`, `soa_serial`, `from_wire`, which reads
+  the TLSA records dnspython refuses, one deadline for UDP and TCP) and the one pair of
+  conversions between tlsagen's records and dnspython's (`to_rrset`, `to_rdatas`);
+- the entry-point registry (`ENTRY_POINT_GROUP`, `installed`, `load`);
+- for providers of HTTP APIs without conditional writes (Cloudflare, deSEC): the client and the
+  read-write-read-back compare-and-swap of `tlsagen.webapi`, loaded on first use only, so that
+  other providers do not pay for the HTTP and TLS modules.
+
+docs/providers/writing.md tells how to write a provider with it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from importlib.metadata import entry_points
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
-from tlsagen.errors import InputError
-from tlsagen.records import ChangeSet, Owner, RRset
+from tlsagen.config_values import (
+    MAX_INT,
+    MAX_SECONDS,
+    check_keys,
+    check_secret_file,
+    child_environment,
+    get_bool,
+    get_float,
+    get_int,
+    get_str,
+    get_str_list,
+    read_secret,
+    resolve_path,
+)
+from tlsagen.dns import (
+    AnswerError,
+    OtherQuestion,
+    ReplyError,
+    ReplyTimeout,
+    ask,
+    exchange,
+    exchange_tcp,
+    from_wire,
+    soa_serial,
+    to_rdatas,
+    to_rrset,
+)
+from tlsagen.endpoint import Endpoint, parse_endpoint
+from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError, UsageError
+from tlsagen.files import sync_directory, write_atomic
+from tlsagen.records import (
+    Change,
+    ChangeSet,
+    Malformed,
+    Owner,
+    RRset,
+    already_applied,
+    generic_octets,
+    holds_every_after,
+    rrset,
+    stored_record,
+    stored_rrset,
+)
+from tlsagen.registry import (
+    ENTRY_POINT_GROUP,
+    KNOWN,
+    Provider,
+    ProviderFactory,
+    ProviderSettings,
+    installed,
+    load,
+    missing_provider,
+)
+from tlsagen.tlsa import Params, TLSAData
 
-ENTRY_POINT_GROUP = "tlsagen.providers"
+if TYPE_CHECKING:
+    from tlsagen.webapi import Answer, ApiSettings, Unanswered, addresses, compare_and_swap
 
-
-@dataclass(frozen=True)
-class Endpoint:
-    """An authoritative server that must serve a change before it counts as published."""
-
-    host: str
-    port: int = 53
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}" if ":" not in self.host else f"[{self.host}]:{self.port}"
-
-
-class Provider(Protocol):
-    """What a DNS backend does. Only I/O lives behind it; tlsagen computes every change itself."""
-
-    def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
-        """The zone (absolute name) each owner belongs to."""
-
-    def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
-        """The TLSA RRsets DNS holds now for `owners` of `zone` (owners without one are absent)."""
-
-    def apply(self, changes: ChangeSet) -> None:
-        """Apply all changes or none; ConflictError if any `before` is no longer what DNS holds."""
-
-    def servers(self, zone: str) -> Sequence[Endpoint]:
-        """Every authoritative server to poll for propagation; empty when `apply` already waits."""
-
-
-ProviderFactory = Callable[["ProviderSettings"], Provider]
-
-
-def installed() -> dict[str, str]:
-    """Installed provider type -> distribution and version, without importing any of them."""
-    found = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        dist = point.dist
-        found[point.name] = f"{dist.name} {dist.version}" if dist else "(unknown distribution)"
-    return dict(sorted(found.items()))
-
-
-# The providers this project ships, each in its own distribution: type -> distribution.
-KNOWN = {
-    kind: f"tlsagen-{kind}"
-    for kind in ("cloudflare", "desec", "powerdns", "rfc2136", "route53", "zonefile")
-}
-
-
-def load(kind: str) -> ProviderFactory:
-    """The factory of provider `kind`; imports that provider only."""
-    for point in entry_points(group=ENTRY_POINT_GROUP, name=kind):
-        factory: ProviderFactory = point.load()
-        return factory
-    raise InputError(missing_provider(kind, installed()))
+_WEB_API = ("Answer", "ApiSettings", "Unanswered", "addresses", "compare_and_swap")
 
 
-def missing_provider(kind: str, available: Mapping[str, str]) -> str:
-    """Why provider type `kind` cannot be loaded, and what to do: install a known provider, or
-    correct a mistyped type (never a package name that does not exist)."""
-    listed = ", ".join(available) or "none"
-    if kind in KNOWN:
-        return (
-            f"provider type '{kind}' is not installed (installed: {listed}); "
-            f"install it with: pip install {KNOWN[kind]}"
-        )
-    import difflib
+def __getattr__(name: str) -> object:
+    """The names of tlsagen.webapi, imported when a provider first asks for one."""
+    if name in _WEB_API:
+        from tlsagen import webapi
 
-    known = f"installed: {listed}; the project ships {', '.join(KNOWN)}"
-    close = difflib.get_close_matches(kind.lower(), sorted({*available, *KNOWN}), 1, 0.5)
-    if close:
-        return f"unknown provider type '{kind}': did you mean '{close[0]}'? ({known})"
-    return f"unknown provider type '{kind}' ({known})"
+        return getattr(webapi, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass(frozen=True)
-class ProviderSettings:
-    """What a provider factory receives: its `[providers.NAME]` table, checked by the provider."""
-
-    name: str
-    options: Mapping[str, Any]  # the table without "type"
-    where: str  # "tlsagen.toml [providers.NAME]", for error messages
-    base_dir: Path  # relative paths in options resolve against the config file's directory
-    resolver: Endpoint | None = None  # [defaults] resolver, for zone and NS lookups
-
-
-def parse_endpoint(text: str, where: str, default_port: int = 53) -> Endpoint:
-    """`IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address."""
-    import ipaddress
-
-    host, port = text.strip(), default_port
-    if host.startswith("["):
-        host, _, rest = host[1:].partition("]")
-        if rest:
-            port = _port(rest.removeprefix(":"), text, where)
-    elif host.count(":") == 1:
-        host, raw_port = host.split(":")
-        port = _port(raw_port, text, where)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise InputError(f"{where}: '{text}' is not an IP address with an optional :PORT") from None
-    return Endpoint(host, port)
-
-
-def _port(text: str, value: str, where: str) -> int:
-    if not (text.isascii() and text.isdigit() and len(text) <= 5) or not 0 < int(text) < 65536:
-        raise InputError(f"{where}: '{value}' has a bad port (expected 1-65535)")
-    return int(text)
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KNOWN",
+    "MAX_INT",
+    "MAX_SECONDS",
+    "Answer",
+    "AnswerError",
+    "ApiSettings",
+    "Change",
+    "ChangeSet",
+    "ConflictError",
+    "Endpoint",
+    "InputError",
+    "Malformed",
+    "OtherQuestion",
+    "Owner",
+    "Params",
+    "Provider",
+    "ProviderError",
+    "ProviderFactory",
+    "ProviderSettings",
+    "RRset",
+    "ReplyError",
+    "ReplyTimeout",
+    "TLSAData",
+    "TlsagenError",
+    "Unanswered",
+    "UsageError",
+    "addresses",
+    "already_applied",
+    "ask",
+    "check_keys",
+    "check_secret_file",
+    "child_environment",
+    "compare_and_swap",
+    "exchange",
+    "exchange_tcp",
+    "from_wire",
+    "generic_octets",
+    "get_bool",
+    "get_float",
+    "get_int",
+    "get_str",
+    "get_str_list",
+    "holds_every_after",
+    "installed",
+    "load",
+    "missing_provider",
+    "parse_endpoint",
+    "read_secret",
+    "resolve_path",
+    "rrset",
+    "soa_serial",
+    "stored_record",
+    "stored_rrset",
+    "sync_directory",
+    "to_rdatas",
+    "to_rrset",
+    "write_atomic",
+]

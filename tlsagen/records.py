@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from tlsagen.errors import UsageError
+from tlsagen.errors import ConflictError, UsageError
 from tlsagen.tlsa import TLSAData
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -143,6 +143,25 @@ def holds_every_after(held: Mapping[Owner, RRset], changes: Iterable[Change]) ->
     """Whether DNS, holding `held`, already has every change's `after`: a change that went
     through although its sender saw a failure (a lost reply, a retry), so nothing is left to do."""
     return all(held.get(change.owner) == change.after for change in changes)
+
+
+def already_applied(
+    held: Mapping[Owner, RRset], changes: Sequence[Change], where: str = ""
+) -> bool:
+    """The compare-and-swap verdict on `changes` against what DNS holds (`held`, read just
+    now): True when it holds every `after` (applied already, by a retry or a lost reply: nothing
+    is left to do), False when it holds every `before` (not applied: go ahead); otherwise
+    ConflictError naming the owners that moved (`where`: " in Route 53", for the message)."""
+    if holds_every_after(held, changes):
+        return True
+    moved = [change.owner for change in changes if held.get(change.owner) != change.before]
+    if not moved:
+        return False
+    more = f" (and {len(moved) - 1} more)" if len(moved) > 1 else ""
+    raise ConflictError(
+        f"{moved[0]}{more} changed{where} since it was read, so the change was not applied; run "
+        "again to plan from what DNS holds now"
+    )
 
 
 def rrset(owner: Owner, ttl: int, records: Iterable[TLSAData]) -> RRset:

@@ -18,7 +18,7 @@ from tlsagen.records import (
     ChangeSet,
     Owner,
     RRset,
-    holds_every_after,
+    already_applied,
     rrset,
     stored_record,
     stored_rrset,
@@ -41,11 +41,8 @@ class MemoryProvider:
         return {owner: self.data[owner] for owner in owners if owner in self.data}
 
     def apply(self, changes: ChangeSet) -> None:
-        stale = [c for c in changes.changes if self.data.get(c.owner) != c.before]
-        if stale:
-            if holds_every_after(self.data, changes.changes):
-                return
-            raise ConflictError(f"{stale[0].owner} changed since it was read")
+        if already_applied(self.data, changes.changes):
+            return
         for change in changes.changes:
             if change.after is None:
                 self.data.pop(change.owner, None)

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tlsagen.config_values import check_keys, get_float, get_str, get_str_list, read_secret
+from tlsagen.endpoint import Endpoint, parse_endpoint
 from tlsagen.errors import ConflictError, InputError, ProviderError
-from tlsagen.provider import Endpoint, ProviderSettings, parse_endpoint
-from tlsagen.records import Change, ChangeSet, Owner, RRset, holds_every_after
+from tlsagen.records import Change, ChangeSet, Owner, RRset, already_applied
+from tlsagen.registry import ProviderSettings
 
 ATTEMPTS = 5  # tries of one request in all
 MAX_WAIT = 60.0  # seconds: a longer Retry-After is reported, not waited for
@@ -255,7 +256,7 @@ def compare_and_swap(
     """Apply `changes` through `write` (one atomic request per group; one group unless the API
     limits a request) only if `read` shows every `before`; return when it shows every `after`
     already (a retried run); otherwise ConflictError."""
-    if _done(changes.changes, read(), name):
+    if already_applied(read(), changes.changes, f" in {name}"):
         return
     parts = groups or [changes.changes]
     for number, group in enumerate(parts, 1):
@@ -264,7 +265,7 @@ def compare_and_swap(
             write(group)
         except ProviderError as failure:
             held = _read_back(read, name, f"{failure}; ")
-            if _done(group, held, name):
+            if already_applied(held, group, f" in {name}"):
                 continue
             if number > 1:
                 raise ProviderError(f"{failure}{done}") from None
@@ -290,17 +291,3 @@ def _read_back(read: Callable[[], Held], name: str, prefix: str) -> Held:
             f"{prefix}reading it back failed ({exc}): the change may have been applied; run "
             "again to check"
         ) from None
-
-
-def _done(changes: Sequence[Change], held: Held, name: str) -> bool:
-    """False when `held` has every `before` (go ahead), True when it has every `after` (done);
-    otherwise ConflictError."""
-    stale = [change.owner for change in changes if held.get(change.owner) != change.before]
-    if not stale:
-        return False
-    if holds_every_after(held, changes):
-        return True
-    raise ConflictError(
-        f"{stale[0]} changed in {name} since it was read ({len(stale)} owner(s) changed); it "
-        "was not applied; run again to plan anew"
-    )

@@ -1,5 +1,6 @@
 """PowerDNS Authoritative: gsqlite3 backend, HTTP API on, one zone signed live (secure-zone), and a
-validating Unbound that trusts that zone's DS (the lab's root knows nothing of it)."""
+validating Unbound whose root, a signed one of this lab's own, delegates the zone with its DS (the
+main lab's root knows nothing of it)."""
 
 import json
 import secrets
@@ -15,11 +16,11 @@ import dns.flags
 import dns.message
 import pytest
 
-from . import unbound
-from .lab import child_zone_text, served_ds
+from . import bind, unbound
+from .lab import child_zone_text, root_zone_text, served_ds
 from .model import Server
 from .ports import free_port
-from .probe import PROBE_TIMEOUT, query
+from .probe import PROBE_TIMEOUT, query, signed_dnskeys
 from .proc import LabError, Proc, binary, run
 
 ZONE = "pdns.test."
@@ -144,7 +145,8 @@ def validated(resolver: Server, zone: str) -> dns.message.Message | None:
 
 @contextmanager
 def start_powerdns(directory: Path) -> Iterator[PowerDns]:
-    """pdns_server serving ZONE signed, its API on, and an Unbound anchored at the zone's DS."""
+    """pdns_server serving ZONE signed, its API on, a signed root of its own delegating ZONE
+    with its DS, and an Unbound anchored at that root (a validating resolver, as check wants)."""
     dns_port, api_port, resolver_port = free_port(), free_port(), free_port()
     api_key = secrets.token_hex(16)
     write_config(directory, dns_port, api_port, api_key)
@@ -152,9 +154,16 @@ def start_powerdns(directory: Path) -> Iterator[PowerDns]:
     with ExitStack() as stack:
         argv = ["pdns_server", f"--config-dir={directory}"]
         server = stack.enter_context(Proc("pdns", argv, directory / "pdns.log", dns_port))
-        ds = served_ds(server, ZONE)
+        root_dir = directory / "root"
+        root_dir.mkdir()
+        root_file, root_ds = bind.sign_static_zone(
+            root_dir, ".", root_zone_text({ZONE: served_ds(server, ZONE)})
+        )
+        root = stack.enter_context(bind.start_root(root_dir, free_port(), {".": root_file}))
+        root.wait_until(lambda: signed_dnskeys(root.server, "."), "serve the signed root")
+        stubs = {".": [root.server], ZONE: [server.server]}
         resolver = stack.enter_context(
-            unbound.start_unbound(directory / "unbound", resolver_port, ds, {ZONE: [server.server]})
+            unbound.start_unbound(directory / "unbound", resolver_port, root_ds, stubs)
         )
         resolver.wait_until(lambda: validated(resolver.server, ZONE), f"validate {ZONE}")
         yield PowerDns(

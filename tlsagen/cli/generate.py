@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tlsagen import formats, material, policy
+from tlsagen import formats
 from tlsagen.config_values import PASSWORD_ENV
 from tlsagen.errors import UnsafeError, UsageError
 from tlsagen.records import Owner, host_name
@@ -21,6 +21,8 @@ log = logging.getLogger("tlsagen")
 
 def read_password(password_file: Path | None) -> bytes | None:
     """The key password from --password-file or TLSAGEN_KEY_PASSWORD (never from argv)."""
+    from tlsagen import material
+
     if password_file is not None:
         data = material.read_bytes(password_file, str(password_file))
         return data.rstrip(b"\r\n")
@@ -62,6 +64,8 @@ def generate(
     ] = False,
 ) -> None:
     """Print TLSA records for certificates or keys (offline)."""
+    from tlsagen import material, policy  # cryptography: only this command needs it
+
     if fmt not in formats.FORMATS:
         raise UsageError(f"--format {fmt}: use one of {', '.join(formats.FORMATS)}")
     owner = Owner.for_service(host, port, proto.lower())

@@ -144,7 +144,7 @@ def test_reads_are_signed_and_their_answers_checked(
     dns_lab: DnsLab, fresh_host: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[dns.message.Message] = []
-    exchange = transport._exchange_udp
+    exchange = transport.shared_exchange
 
     def recording(request: dns.message.Message, *args: Any) -> dns.message.Message:
         sent.append(request)
@@ -152,7 +152,7 @@ def test_reads_are_signed_and_their_answers_checked(
         assert response.had_tsig  # verified by dnspython against the request's MAC
         return response
 
-    monkeypatch.setattr(transport, "_exchange_udp", recording)
+    monkeypatch.setattr(transport, "shared_exchange", recording)
     zone = dns_lab.bind
     make_provider(dns_lab, zone).read(zone.name, [owner_in(zone, fresh_host)])
     asked = [(request.question[0].rdtype.name, request.keyname.to_text()) for request in sent]

@@ -16,11 +16,23 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tlsagen.errors import InputError, ProviderError
-from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset
-from tlsagen.tlsa import TLSAData
-from tlsagen.webapi import Answer, ApiSettings, Unanswered, addresses, compare_and_swap
+from tlsagen.provider import (
+    Answer,
+    ApiSettings,
+    Change,
+    ChangeSet,
+    Endpoint,
+    InputError,
+    Malformed,
+    Owner,
+    ProviderError,
+    ProviderSettings,
+    RRset,
+    TLSAData,
+    Unanswered,
+    addresses,
+    compare_and_swap,
+)
 
 log = logging.getLogger("tlsagen")
 KEYS = ("token", "zone-id", "endpoint-url", "timeout", "nameservers")

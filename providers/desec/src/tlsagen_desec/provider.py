@@ -15,12 +15,24 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tlsagen.config_values import get_int
-from tlsagen.errors import InputError, ProviderError
-from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset
-from tlsagen.tlsa import TLSAData
-from tlsagen.webapi import Answer, ApiSettings, Unanswered, addresses, compare_and_swap
+from tlsagen.provider import (
+    Answer,
+    ApiSettings,
+    Change,
+    ChangeSet,
+    Endpoint,
+    InputError,
+    Malformed,
+    Owner,
+    ProviderError,
+    ProviderSettings,
+    RRset,
+    TLSAData,
+    Unanswered,
+    addresses,
+    compare_and_swap,
+    get_int,
+)
 
 KEYS = ("token", "minimum-ttl", "endpoint-url", "timeout", "nameservers")
 ENDPOINT = "https://desec.io/api/v1"

@@ -15,7 +15,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from tlsagen.errors import ProviderError
+from tlsagen.provider import ProviderError
 from tlsagen_powerdns.settings import Settings
 
 log = logging.getLogger("tlsagen")

@@ -19,10 +19,19 @@ import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from tlsagen.errors import ConflictError, InputError, ProviderError
-from tlsagen.provider import Endpoint
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset, holds_every_after
-from tlsagen.tlsa import TLSAData
+from tlsagen.provider import (
+    Change,
+    ChangeSet,
+    ConflictError,
+    Endpoint,
+    InputError,
+    Malformed,
+    Owner,
+    ProviderError,
+    RRset,
+    TLSAData,
+    holds_every_after,
+)
 from tlsagen_powerdns.api import Api, ApiError, Unanswered, quoted
 from tlsagen_powerdns.settings import Settings
 

@@ -6,15 +6,17 @@ import ipaddress
 import urllib.parse
 from dataclasses import dataclass
 
-from tlsagen.config_values import (
+from tlsagen.provider import (
+    Endpoint,
+    InputError,
+    ProviderSettings,
     check_keys,
     get_float,
     get_str,
     get_str_list,
+    parse_endpoint,
     read_secret,
 )
-from tlsagen.errors import InputError
-from tlsagen.provider import Endpoint, ProviderSettings, parse_endpoint
 
 KEYS = ("api-url", "api-key", "server-id", "server", "nameservers", "timeout")
 DEFAULT_TIMEOUT = 10.0

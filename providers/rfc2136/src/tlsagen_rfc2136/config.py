@@ -7,17 +7,19 @@ from dataclasses import dataclass
 import dns.exception
 import dns.name
 
-from tlsagen.config_values import (
+from tlsagen.provider import (
+    Endpoint,
+    InputError,
+    ProviderSettings,
     check_keys,
     get_float,
     get_int,
     get_str,
     get_str_list,
+    parse_endpoint,
     read_secret,
     resolve_path,
 )
-from tlsagen.errors import InputError
-from tlsagen.provider import Endpoint, ProviderSettings, parse_endpoint
 from tlsagen_rfc2136.keys import (
     DEFAULT_ALGORITHM,
     Credentials,

@@ -14,8 +14,7 @@ import dns.exception
 import dns.name
 import dns.tsig
 
-from tlsagen.config_values import check_keys, check_secret_file
-from tlsagen.errors import InputError
+from tlsagen.provider import InputError, check_keys, check_secret_file
 
 log = logging.getLogger("tlsagen")
 

@@ -20,10 +20,20 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError
-from tlsagen.provider import Endpoint
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset, holds_every_after
-from tlsagen.tlsa import TLSAData
+from tlsagen.provider import (
+    Change,
+    ChangeSet,
+    ConflictError,
+    Endpoint,
+    InputError,
+    Malformed,
+    Owner,
+    ProviderError,
+    RRset,
+    TLSAData,
+    TlsagenError,
+    holds_every_after,
+)
 from tlsagen_rfc2136.config import Config
 from tlsagen_rfc2136.transport import NoAnswer, exchange, query, rcode_error
 from tlsagen_rfc2136.wire import build_update, rrset_at, split

@@ -1,4 +1,6 @@
-"""DNS exchanges with one server: UDP or TCP, the answer's TSIG checked, every failure explained."""
+"""Signed DNS exchanges with one server, every failure explained: UPDATEs over TCP here; reads
+(`query`) through tlsagen's shared query path (tlsagen.provider.exchange: UDP, TCP when
+truncated, one deadline for both, late datagrams skipped), their TSIG failures explained here."""
 
 from __future__ import annotations
 
@@ -11,16 +13,21 @@ from time import monotonic  # not time.monotonic: tests fake `time` to skew the 
 
 import dns.exception
 import dns.flags
-import dns.inet
 import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdatatype
 import dns.tsig
 
-from tlsagen.dns import from_wire
-from tlsagen.errors import ProviderError
-from tlsagen.provider import Endpoint
+from tlsagen.provider import (
+    Endpoint,
+    OtherQuestion,
+    ProviderError,
+    ReplyError,
+    ReplyTimeout,
+    from_wire,
+)
+from tlsagen.provider import exchange as shared_exchange
 
 log = logging.getLogger("tlsagen")
 
@@ -96,27 +103,21 @@ def _read(sock: socket.socket, size: int, deadline: float) -> bytes:
     return data
 
 
-def _exchange_udp(
-    request: dns.message.Message, server: Endpoint, timeout: float
-) -> dns.message.Message:
-    """The answer over UDP, or over TCP when it is truncated: both within `timeout` seconds."""
-    wire = request.to_wire()
-    deadline = monotonic() + timeout
-    family = dns.inet.af_for_address(server.host)
-    with (
-        _talking_to(server, timeout, "UDP"),
-        socket.socket(family, socket.SOCK_DGRAM) as sock,
-    ):
-        sock.settimeout(timeout)
-        sock.connect((server.host, server.port))  # connected: a closed port fails at once
-        sock.send(wire)
-        answer = sock.recv(65535)
-    if int.from_bytes(answer[2:4], "big") & dns.flags.TC:
-        return exchange(request, server, timeout, deadline)
-    response = _parse(request, answer, server)
-    if not request.is_response(response):
-        raise ProviderError(f"{server} answered another question than {request.question[0]}")
-    return response
+def _ask(request: dns.message.Message, server: Endpoint, timeout: float) -> dns.message.Message:
+    """The answer to a read through the shared query path; its failures as ProviderErrors."""
+    with _talking_to(server, timeout, "UDP"):
+        try:
+            return shared_exchange(request, server, timeout)
+        except ReplyTimeout:
+            raise TimeoutError from None
+        except OtherQuestion:
+            raise ProviderError(
+                f"{server} answered another question than {request.question[0]}"
+            ) from None
+        except ReplyError as exc:
+            if exc.wire is None:
+                raise NoAnswer(f"{server} gave no usable answer: {exc}") from None
+            raise _rejected(request, exc.wire, server, exc) from None
 
 
 def _parse(request: dns.message.Message, answer: bytes, server: Endpoint) -> dns.message.Message:
@@ -141,11 +142,11 @@ def query(
         request.use_tsig(key)
     for attempt in range(ATTEMPTS - 1):
         try:
-            return _exchange_udp(request, server, timeout)
+            return _ask(request, server, timeout)
         except ServerTimeout:
             log.debug("%s did not answer %s %s; trying again", server, name, rdtype.name)
             time.sleep(BACKOFF * 2**attempt)
-    return _exchange_udp(request, server, timeout)
+    return _ask(request, server, timeout)
 
 
 def _rejected(

@@ -13,40 +13,19 @@ import dns.rrset
 import dns.tsig
 import dns.update
 
-from tlsagen.dns import to_rrset
-from tlsagen.errors import ProviderError
-from tlsagen.records import Change, Malformed, Owner, RRset, generic_octets
-from tlsagen.tlsa import TLSAData
+from tlsagen.provider import (
+    Change,
+    Owner,
+    ProviderError,
+    RRset,
+    to_rdatas,
+    to_rrset,
+)
 
 MAX_MESSAGE = 65535  # a DNS message over TCP
 # Header, zone section and TSIG record: under 700 octets even with 255-octet zone and key names.
 _RESERVE = 1024
 _RR_FIXED = 10  # type, class, TTL and RDLENGTH of a resource record
-
-
-def _octets(owner: Owner, item: TLSAData | Malformed) -> bytes:
-    """A record's rdata exactly as the server holds it (a Malformed one from its generic form)."""
-    if isinstance(item, TLSAData):
-        return item.to_wire()
-    try:
-        return generic_octets(item.text)
-    except ValueError as exc:
-        raise ProviderError(f"{owner}: cannot send the record '{item.text}' back: {exc}") from None
-
-
-def _rdata(owner: Owner, item: TLSAData | Malformed) -> dns.rdata.Rdata:
-    """TLSA rdata; generic rdata of type TLSA for what dnspython refuses (a digest of the wrong
-    length, under 3 octets): a prerequisite must repeat what the server holds octet for octet."""
-    wire = _octets(owner, item)
-    try:
-        return dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.TLSA, wire, 0, len(wire))
-    except dns.exception.FormError:
-        return dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.TLSA, wire)
-
-
-def _rdatas(rrset: RRset) -> list[dns.rdata.Rdata]:
-    items: list[TLSAData | Malformed] = [*sorted(rrset.records), *sorted(rrset.malformed)]
-    return [_rdata(rrset.owner, item) for item in items]
 
 
 def build_update(
@@ -59,11 +38,11 @@ def build_update(
         name = dns.name.from_text(change.owner.name)
         if change.before and (change.before.records or change.before.malformed):
             # Rdatas, not an rdataset: the prerequisite TTL must be 0 (BIND answers FORMERR).
-            update.present(name, *_rdatas(change.before))
+            update.present(name, *to_rdatas(change.before))
         else:
             update.absent(name, dns.rdatatype.TLSA)
         if change.after and change.after.records:
-            update.replace(name, change.after.ttl, *_rdatas(change.after))
+            update.replace(name, change.after.ttl, *to_rdatas(change.after))
         else:
             update.delete(name, dns.rdatatype.TLSA)
     return update
@@ -80,8 +59,7 @@ def wire_size(change: Change) -> int:
 
 
 def _lengths(rrset: RRset) -> list[int]:
-    items: list[TLSAData | Malformed] = [*rrset.records, *rrset.malformed]
-    return [len(_octets(rrset.owner, item)) for item in items]
+    return [len(rdata.to_digestable()) for rdata in to_rdatas(rrset)]
 
 
 def split(changes: Sequence[Change]) -> list[tuple[Change, ...]]:

@@ -26,7 +26,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from tlsagen.errors import InputError, ProviderError
+from tlsagen.provider import InputError, ProviderError
 from tlsagen_route53.settings import Settings
 
 if TYPE_CHECKING:

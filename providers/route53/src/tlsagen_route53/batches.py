@@ -9,8 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from tlsagen.errors import ProviderError
-from tlsagen.records import Change, Owner, RRset
+from tlsagen.provider import Change, Owner, ProviderError, RRset
 
 if TYPE_CHECKING:
     from mypy_boto3_route53.type_defs import ChangeTypeDef

@@ -23,14 +23,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError
-from tlsagen.provider import Endpoint
-from tlsagen.records import (
+from tlsagen.provider import (
     Change,
     ChangeSet,
+    Endpoint,
+    InputError,
     Owner,
+    ProviderError,
     RRset,
-    holds_every_after,
+    TlsagenError,
+    already_applied,
     stored_record,
     stored_rrset,
 )
@@ -363,16 +365,6 @@ def _stored(owner: Owner, record_set: ResourceRecordSetOutputTypeDef) -> Stored:
 
 
 def _already_applied(changes: Sequence[Change], current: Mapping[Owner, Stored]) -> bool:
-    """False when DNS holds every `before` (go ahead), True when it holds every `after` (done);
-    otherwise ConflictError."""
-
+    """The compare-and-swap verdict on what Route 53 holds (see `already_applied`)."""
     held = {owner: stored.rrset for owner, stored in current.items()}
-    stale = [change.owner for change in changes if held.get(change.owner) != change.before]
-    if not stale:
-        return False
-    if holds_every_after(held, changes):
-        return True
-    raise ConflictError(
-        f"{stale[0]} changed in Route 53 since it was read ({len(stale)} owner(s) changed); "
-        "it was not applied; run again to plan anew"
-    )
+    return already_applied(held, changes, " in Route 53")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tlsagen.config_values import check_keys, get_bool, get_float, get_str
-from tlsagen.errors import InputError
-from tlsagen.provider import ProviderSettings
+from tlsagen.provider import InputError, ProviderSettings, check_keys, get_bool, get_float, get_str
 
 KEYS = ("profile", "region", "zone-id", "endpoint-url", "private", "timeout")
 # Parts of key names that say "a credential is being put in the file".

@@ -22,9 +22,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 import dns.zone
 
-from tlsagen.errors import ProviderError
-from tlsagen.records import Change
-from tlsagen.tlsa import TLSAData
+from tlsagen.provider import Change, ProviderError, TLSAData, to_rdatas
 from tlsagen_zonefile.lexer import Entry
 from tlsagen_zonefile.zone import Record, Zone
 
@@ -186,7 +184,7 @@ def _check(
         if change.after is None:
             expected.pop(key, None)
         else:
-            records = frozenset(_tlsa_rdata(data) for data in change.after.records)
+            records = frozenset(to_rdatas(change.after))
             expected[key] = (change.after.ttl, records)
     soa_key = (zone.origin, dns.rdatatype.SOA)
     if serial is not None and soa_key in expected:
@@ -232,10 +230,6 @@ def _contents(zone: Zone, text: str) -> _Contents:
         for name, node in parsed.nodes.items()
         for rdataset in node.rdatasets
     }
-
-
-def _tlsa_rdata(data: TLSAData) -> dns.rdata.Rdata:
-    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TLSA, data.to_text())
 
 
 def _with_serial(rdata: dns.rdata.Rdata, serial: int) -> dns.rdata.Rdata:

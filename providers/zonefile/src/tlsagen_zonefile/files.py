@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tlsagen.config_values import child_environment
-from tlsagen.errors import ConflictError, ProviderError
-from tlsagen.files import sync_directory
+from tlsagen.provider import ConflictError, ProviderError, child_environment, sync_directory
 
 CHECK_TIMEOUT = 60.0  # seconds
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from tlsagen.errors import ProviderError
+from tlsagen.provider import ProviderError
 
 _LEXEME = re.compile(  # each match skips the blanks before it
     r"""[ \t\r]*

@@ -10,9 +10,16 @@ from pathlib import Path
 import dns.name
 import dns.rdatatype
 
-from tlsagen.errors import ConflictError, InputError, ProviderError
-from tlsagen.provider import Endpoint
-from tlsagen.records import ChangeSet, Owner, RRset, holds_every_after
+from tlsagen.provider import (
+    ChangeSet,
+    ConflictError,
+    Endpoint,
+    InputError,
+    Owner,
+    ProviderError,
+    RRset,
+    already_applied,
+)
 from tlsagen_zonefile.edit import current_serial, edit
 from tlsagen_zonefile.files import digest, locked, read_text, replace_file
 from tlsagen_zonefile.serial import next_serial
@@ -62,17 +69,11 @@ class ZonefileProvider:
             _check_in_zone(change.owner, zone)
             if (rrset := zone.rrset(change.owner)) is not None:
                 held[change.owner] = rrset
-        if holds_every_after(held, changes.changes):
+        if already_applied(held, changes.changes, f" in {zone.path}"):
             self._seen[zone.path] = found
             return  # a retried change that was already made
         if self._seen.get(zone.path, found) != found:
             raise ConflictError(f"{zone.path} changed since tlsagen read it; nothing was written")
-        for change in changes.changes:
-            if held.get(change.owner) != change.before:
-                raise ConflictError(
-                    f"{zone.path}: the TLSA records of {change.owner} changed since tlsagen read "
-                    "them; nothing was written"
-                )
         mode = self.settings.serial
         serial = None if mode == "keep" else next_serial(current_serial(zone), mode, self.today())
         text = edit(zone, changes.changes, serial)

@@ -10,9 +10,14 @@ from typing import Any
 import dns.exception
 import dns.name
 
-from tlsagen.config_values import check_keys, get_str, get_str_list, resolve_path
-from tlsagen.errors import InputError
-from tlsagen.provider import ProviderSettings
+from tlsagen.provider import (
+    InputError,
+    ProviderSettings,
+    check_keys,
+    get_str,
+    get_str_list,
+    resolve_path,
+)
 from tlsagen_zonefile.serial import MODES
 
 KEYS = ("path", "pattern", "zone", "serial", "check-command", "signed-by")

@@ -17,9 +17,16 @@ import dns.name
 import dns.rdatatype
 import dns.ttl
 
-from tlsagen.errors import InputError, ProviderError
-from tlsagen.records import Malformed, Owner, RRset, stored_record, stored_rrset
-from tlsagen.tlsa import TLSAData
+from tlsagen.provider import (
+    InputError,
+    Malformed,
+    Owner,
+    ProviderError,
+    RRset,
+    TLSAData,
+    stored_record,
+    stored_rrset,
+)
 from tlsagen_zonefile.lexer import Entry, Token, scan
 
 MAX_INCLUDE_DEPTH = 10
