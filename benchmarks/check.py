@@ -5,31 +5,44 @@ Host names b1..bN.example.test, written into the signed zone of the testbed's BI
 and two TLSA records each, for the RSA and the ECDSA key of the testbed's Postfix), are checked
 through the validating Unbound: DNSSEC lookups, both authoritative servers asked directly, and
 STARTTLS handshakes per key type on Postfix. After a warm-up (one parallel check of other
-hosts, so that Postfix has started its smtpd processes), timed in this order:
+hosts, so that Postfix has started its smtpd processes), each repetition times, in this order:
 
-1. the first HOSTS hosts at once (the command's pool of --workers);
-2. the same hosts one after another in the same process (one worker, one host per call);
-3. HOSTS x SCALE hosts at once;
-4. as a shell loop would: one `tlsagen check HOST:PORT` process per host, timed on --cli-sample
-   hosts and scaled to HOSTS (a figure, not a target).
+1. the first HOSTS hosts at once (one call, the command's pool of --workers);
+2. the same hosts one after another in the same process: one call with one worker, so that both
+   runs do the same work (the facts a run shares, such as a zone's keys, are fetched once);
+3. the same hosts with one call per host (as a loop of checks in one process would do: each call
+   fetches its zone's facts again; a figure, not a target);
+4. HOSTS x SCALE hosts at once;
+
+and, once, as a shell loop would: one `tlsagen check HOST:PORT` process per host, timed on
+--cli-sample hosts and scaled to HOSTS (a figure). The ratios are taken within each repetition;
+the medians are printed with their spread (other users of the machine make single runs noisy).
 
 Every check must pass. Targets: (2) / (1) >= 3 (concurrency pays even though the client, the
-servers and the other users of the machine share its cores) and (3) / (1) <= 5.5 for SCALE 5
+servers and the other users of the machine share its cores) and (4) / (1) <= 5.5 for SCALE 5
 (the time grows linearly with the host count: 1.1 x SCALE).
 
-Usage: python benchmarks/check.py [--hosts 200] [--scale 5] [--workers 32] [--cli-sample 5]
+Concurrency can only overlap waiting: it cannot make CPU work go faster than the machine's cores
+allow. So the benchmark also prints the CPU the parallel run spends per host, in this process and
+in the servers (BIND, Unbound, Postfix), how busy the machine was, and the speedup that this CPU
+allows at most: the one-by-one time divided by (CPU per host x HOSTS / cores).
+
+Usage: python benchmarks/check.py [--hosts 200] [--scale 5] [--workers 32] [--repeat 3]
+                                  [--cli-sample 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +58,7 @@ from tlsagen.tlsa import DEFAULT_PARAMS, compute
 
 SPEEDUP_TARGET = 3.0  # one by one / in parallel
 GROWTH_SLACK = 1.1  # in parallel: N x SCALE hosts take at most SCALE x this x the time of N
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def zone_lines(hosts: int, port: int, records: list[str]) -> str:
@@ -55,20 +69,20 @@ def zone_lines(hosts: int, port: int, records: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(targets: list[Target], settings: Settings) -> tuple[float, list[Report]]:
-    """Seconds to check `targets`: all in one call, or with one worker one target per call."""
-    started = time.perf_counter()
-    if settings.workers > 1:
-        reports = [check(targets, settings)]
-    else:
-        reports = [check([target], settings) for target in targets]
-    return time.perf_counter() - started, reports
+@dataclass(frozen=True)
+class Lab:
+    """What the benchmark checks: the targets, the keywords of Settings that reach them, and the
+    process ids of the servers (each with the processes it starts: Postfix's smtpd)."""
+
+    targets: list[Target]
+    base: dict[str, Any]
+    servers: tuple[int, ...]
 
 
 @contextmanager
-def mail_hosts(directory: Path, hosts: int) -> Iterator[tuple[list[Target], dict[str, Any]]]:
-    """Postfix, and the DNS lab with hosts b1..bN whose records match its keys: the targets, and
-    the keywords of Settings that reach them (every check must pass)."""
+def mail_hosts(directory: Path, hosts: int) -> Iterator[Lab]:
+    """Postfix, and the DNS lab with hosts b1..bN whose records match its keys (every check must
+    pass)."""
     os.chmod(directory, 0o755)  # the postfix user must reach its data directory
     with start_postfix(directory / "postfix") as mail:
         records = [
@@ -90,7 +104,8 @@ def mail_hosts(directory: Path, hosts: int) -> Iterator[tuple[list[Target], dict
                 Target(f"b{n}.example.test.", mail.starttls_port, False, starttls="smtp")
                 for n in range(1, hosts + 1)
             ]
-            yield targets, base
+            servers = (mail.pid, lab.resolver.pid, lab.root.pid, *(s.pid for s in lab.bind.servers))
+            yield Lab(targets, base, servers)
 
 
 def warm_up(targets: list[Target], base: dict[str, Any], workers: int) -> None:
@@ -98,6 +113,55 @@ def warm_up(targets: list[Target], base: dict[str, Any], workers: int) -> None:
     finds the servers as a running system has them: Postfix with its smtpd processes started
     (up to one per connection at a time), Unbound holding the zone's keys."""
     check(targets[:workers], Settings(**base, workers=workers))
+
+
+def cpu_seconds(roots: tuple[int, ...]) -> float:
+    """CPU time (user + system) of the processes `roots` and of their descendants, those alive
+    and those that ended (Postfix's master ends an smtpd after 100 connections)."""
+    parents, used = {}, {}
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[pid] = int(fields[1])
+        used[pid] = sum(int(ticks) for ticks in fields[11:15])  # its own and its reaped children's
+    total, seen, pending = 0, set(), list(roots)
+    while pending:
+        pid = pending.pop()
+        if pid in seen or pid not in used:
+            continue
+        seen.add(pid)
+        total += used[pid]
+        pending += [child for child, parent in parents.items() if parent == pid]
+    return total / TICKS
+
+
+def machine_busy() -> tuple[float, float]:
+    """Seconds of CPU the whole machine spent busy, and in all, since it started."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICKS, sum(ticks) / TICKS
+
+
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    client_cpu: float  # this process
+    server_cpu: float  # the servers'
+    busy: float  # the share of the machine's CPU time spent busy (by anyone)
+    reports: list[Report]
+
+
+def timed(run: Callable[[], list[Report]], servers: tuple[int, ...]) -> Timed:
+    before = os.times(), cpu_seconds(servers), machine_busy()
+    started = time.perf_counter()
+    reports = run()
+    seconds = time.perf_counter() - started
+    after = os.times(), cpu_seconds(servers), machine_busy()
+    client = sum(after[0][:2]) - sum(before[0][:2])
+    busy = (after[2][0] - before[2][0]) / max(after[2][1] - before[2][1], 1e-9)
+    return Timed(seconds, client, after[1] - before[1], busy, reports)
 
 
 def per_command(targets: list[Target], base: dict[str, Any]) -> tuple[float, list[int]]:
@@ -113,41 +177,89 @@ def per_command(targets: list[Target], base: dict[str, Any]) -> tuple[float, lis
     return (time.perf_counter() - started) / max(1, len(targets)), codes
 
 
+def spread(values: list[float], unit: str = "") -> str:
+    """The median of `values`, and their range when there are several."""
+    median = f"{statistics.median(values):.2f}{unit}"
+    if len(values) < 2:
+        return median
+    return f"{median} (from {min(values):.2f} to {max(values):.2f}{unit})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hosts", type=int, default=200)
     parser.add_argument("--scale", type=int, default=5)
     parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cli-sample", type=int, default=5)
     args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    runs: dict[str, list[Timed]] = {"parallel": [], "one worker": [], "per call": [], "scaled": []}
     with (
         tempfile.TemporaryDirectory(prefix="tlsagen-bench-") as tmp,
-        mail_hosts(Path(tmp), args.hosts * args.scale) as (everything, base),
+        mail_hosts(Path(tmp), args.hosts * args.scale) as lab,
     ):
+        everything, base = lab.targets, lab.base
         targets = everything[: args.hosts]
         warm_up(everything[-args.workers :], base, args.workers)
-        parallel, many = timed(targets, Settings(**base, workers=args.workers))
-        sequential, single = timed(targets, Settings(**base, workers=1))
-        scaled, more = timed(everything, Settings(**base, workers=args.workers))
+        parallel, single = Settings(**base, workers=args.workers), Settings(**base, workers=1)
+        steps: dict[str, Callable[[], list[Report]]] = {
+            "parallel": lambda: [check(targets, parallel)],
+            "one worker": lambda: [check(targets, single)],
+            "per call": lambda: [check([target], single) for target in targets],
+            "scaled": lambda: [check(everything, parallel)],
+        }
+        for _ in range(args.repeat):
+            for name, step in steps.items():
+                runs[name].append(timed(step, lab.servers))
         command, codes = per_command(targets[: args.cli_sample], base)
-    failed = [r for r in many + single + more if r.error(strict=False) is not None]
+    reports = [report for each in runs.values() for run in each for report in run.reports]
+    failed: list[object] = [r for r in reports if r.error(strict=False) is not None]
     failed += [code for code in codes if code != 0]
-    handshakes = sum(
-        len(c.live) for r in many for t in r.targets for h in t.hosts for c in h.probes
-    )
-    speedup, growth = sequential / parallel, scaled / parallel
-    print(f"hosts: {args.hosts} (STARTTLS handshakes: {handshakes}), cpus: {os.cpu_count()}")
-    print(f"parallel ({args.workers} workers):   {parallel:.2f} s")
-    print(f"one by one, in process:    {sequential:.2f} s ({speedup:.1f}x the parallel time)")
-    print(
-        f"{len(everything)} hosts in parallel: {scaled:.2f} s "
-        f"({growth:.2f}x the time of {args.hosts}, for {args.scale}x the hosts)"
-    )
+    first = runs["parallel"][0].reports[0]
+    handshakes = sum(len(c.live) for t in first.targets for h in t.hosts for c in h.probes)
+
+    def seconds(name: str) -> list[float]:
+        return [run.seconds for run in runs[name]]
+
+    def ratios(name: str) -> list[float]:
+        return [a / b for a, b in zip(seconds(name), seconds("parallel"), strict=True)]
+
+    def per_host(values: list[float]) -> str:
+        return spread([1000 * value / args.hosts for value in values], " ms")
+
+    speedup, growth = statistics.median(ratios("one worker")), statistics.median(ratios("scaled"))
+    client = [run.client_cpu for run in runs["parallel"]]
+    servers = [run.server_cpu for run in runs["parallel"]]
+    # the most concurrency can give: the one-by-one time over the parallel run's CPU on all cores
+    bound = [
+        one.seconds / ((par.client_cpu + par.server_cpu) / cores)
+        for one, par in zip(runs["one worker"], runs["parallel"], strict=True)
+    ]
+    print(f"hosts: {args.hosts} (STARTTLS handshakes: {handshakes}), cpus: {cores}, ", end="")
+    print(f"repetitions: {args.repeat} (medians, and their range)")
+    print(f"parallel ({args.workers} workers):      {spread(seconds('parallel'), ' s')}")
+    print(f"one by one, one call:         {spread(seconds('one worker'), ' s')}")
+    print(f"  = {spread(ratios('one worker'), 'x')} the parallel time")
+    print(f"one by one, one call a host:  {spread(seconds('per call'), ' s')}")
+    print(f"  = {spread(ratios('per call'), 'x')} the parallel time (a figure)")
+    print(f"{len(everything)} hosts in parallel:   {spread(seconds('scaled'), ' s')}")
+    print(f"  = {spread(ratios('scaled'), 'x')} the time of {args.hosts} ({args.scale}x the hosts)")
     if codes:
         print(
-            f"one command per host:      {command * args.hosts:.2f} s "
-            f"({command * args.hosts / parallel:.1f}x; {command * 1000:.0f} ms per command, "
-            f"{len(codes)} timed)"
+            f"one command per host:         {command * args.hosts:.2f} s "
+            f"({command * args.hosts / statistics.median(seconds('parallel')):.1f}x; "
+            f"{command * 1000:.0f} ms per command, {len(codes)} timed)"
+        )
+    print(f"CPU per host in parallel: client {per_host(client)}, servers {per_host(servers)}")
+    busy = [run.busy for name in ("parallel", "one worker") for run in runs[name]]
+    print(f"machine busy (anyone) during the parallel and one-by-one runs: {spread(busy)}")
+    print(f"the most concurrency can give on {cores} cores with that CPU: {spread(bound, 'x')}")
+    if statistics.median(bound) < SPEEDUP_TARGET:
+        print(
+            f"note: {SPEEDUP_TARGET:.0f}x is out of reach here: one by one, a host takes little "
+            "more time than the CPU it needs, and in parallel that CPU is shared by the cores "
+            "(docs/check.md, Performance)"
         )
     most = args.scale * GROWTH_SLACK
     print(

@@ -60,8 +60,9 @@ def main() -> int:
     messages.install()
     with (
         tempfile.TemporaryDirectory(prefix="tlsagen-bench-") as tmp,
-        mail_hosts(Path(tmp), args.hosts) as (targets, base),
+        mail_hosts(Path(tmp), args.hosts) as lab,
     ):
+        targets, base = lab.targets, lab.base
         warm_up(targets, base, args.workers)
         settings = Settings(**base, workers=args.workers)
         fds, threads = open_fds(), threading.active_count()

@@ -218,6 +218,7 @@ class _Run:
         self.settings = settings
         self.lock = threading.Lock()  # guards `cache` only, never held while fetching
         self.cache: dict[Hashable, Future[Any]] = {}  # shared facts (a zone's servers, DS), once
+        self.validated: dict[Hashable, str | None] = {}  # TLSA signatures checked (view_server)
 
     @property
     def resolver(self) -> Resolver:
@@ -290,7 +291,7 @@ class _Run:
             return zone_at(slot.server, slot.name, ds.rrset, now, timeout)
 
         zone = self._once((slot.server, slot.name), zone_at_server)
-        view = host.servers[index] = view_server(zone, host.owner, now, timeout)
+        view = host.servers[index] = view_server(zone, host.owner, now, timeout, self.validated)
         if view.rrset is not None:
             denied = _denied_above(slot.server, host.owner.name, slot.name, timeout)
             if denied:
@@ -415,7 +416,7 @@ def run_jobs(jobs: Iterable[Job], workers: int, progress: Progress | None = None
     once every other job has run.
     """
     queue: SimpleQueue[Job | None] = SimpleQueue()
-    tally = _Tally()
+    tally = _Tally(every_job=progress is not None)
     for job in jobs:
         tally.total += 1
         queue.put(job)
@@ -447,6 +448,7 @@ class _Tally:
     total: int = 0
     done: int = 0
     error: BaseException | None = None
+    every_job: bool = False  # wake the waiting caller after every job (to report progress)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -461,7 +463,8 @@ def _work(queue: SimpleQueue[Job | None], tally: _Tally) -> None:
         with tally.changed:
             tally.total += len(follow)
             tally.done += 1
-            tally.changed.notify()
+            if tally.every_job or tally.done == tally.total:
+                tally.changed.notify()
         for each in follow:
             queue.put(each)
 

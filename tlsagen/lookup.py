@@ -7,6 +7,7 @@ usable answer). The per-server view validates RRSIGs locally with dns.dnssec.val
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -228,8 +229,18 @@ class ServerView:
         return self.zone.server
 
 
-def view_server(zone: ZoneAt, owner: Owner, now: datetime, timeout: float) -> ServerView:
-    """Ask the server of `zone` directly (RD=0, DO=1) for the owner's TLSA; validate it."""
+def view_server(
+    zone: ZoneAt,
+    owner: Owner,
+    now: datetime,
+    timeout: float,
+    validated: dict[Hashable, str | None] | None = None,
+) -> ServerView:
+    """Ask the server of `zone` directly (RD=0, DO=1) for the owner's TLSA; validate it.
+
+    `validated` (shared by the views of a run) keeps what validating each distinct TLSA RRset,
+    signatures and DNSKEY RRset found: the servers of a zone serve the same signed RRset, and
+    checking the same signatures against the same keys again finds the same."""
     if zone.error:
         return ServerView(zone, error=zone.error)
     try:
@@ -242,7 +253,13 @@ def view_server(zone: ZoneAt, owner: Owner, now: datetime, timeout: float) -> Se
     sigs = _signatures(response, data)
     invalid = zone.invalid
     if invalid is None and zone.dnskey is not None and sigs is not None:
-        invalid = _invalid(data, sigs, zone.dnskey, now, "the TLSA RRset")
+        key = (data.name, frozenset(data), frozenset(sigs), frozenset(zone.dnskey))
+        if validated is None or key not in validated:
+            invalid = _invalid(data, sigs, zone.dnskey, now, "the TLSA RRset")
+            if validated is not None:
+                validated[key] = invalid
+        else:
+            invalid = validated[key]
     expires = min(sig.expiration for sig in sigs) if sigs else None
     return ServerView(
         zone,
