@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -351,6 +352,35 @@ def test_large_change_set_is_split_and_wholly_applied(dns_lab: DnsLab, fresh_hos
     keyed.apply(changes)
     owners = [change.owner for change in changes.changes]
     assert keyed.read(dns_lab.bind.name, owners) == {c.owner: c.after for c in changes.changes}
+
+
+@pytest.mark.parametrize("zone", ZONES, indirect=True)
+def test_an_update_is_confirmed_by_reads_only_when_the_serial_moves(
+    dns_lab: DnsLab, zone: Zone, fresh_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The primary is asked for the SOA serial until it serves each UPDATE; its owners are read
+    once at first and again only after the serial moved; the primary is then named confirmed."""
+    keyed = make_provider(dns_lab, zone)
+    serials: list[int | None] = []
+    reads: list[int | None] = []
+    real_serial, real_read = keyed._serial, keyed._read
+
+    def serial(name: str, server: Endpoint) -> int | None:
+        serials.append(real_serial(name, server))
+        return serials[-1]
+
+    def read(name: str, owners: Any, held: int) -> Any:
+        reads.append(serials[-1])
+        return real_read(name, owners, held)
+
+    monkeypatch.setattr(keyed, "_serial", serial)
+    monkeypatch.setattr(keyed, "_read", read)
+    changes = large_change_set(zone, fresh_host)
+    keyed.apply(changes)
+    assert keyed.confirmed(zone.name) == Endpoint(zone.primary.host, zone.primary.port)
+    groups = len(split(changes.changes))
+    moves = sum(1 for before, after in pairwise(serials) if before != after)
+    assert None not in serials and groups <= len(reads) <= groups + moves
 
 
 def test_conflict_in_a_later_update_says_the_earlier_ones_were_applied(

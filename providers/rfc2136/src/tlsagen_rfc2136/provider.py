@@ -61,6 +61,8 @@ class Rfc2136Provider:
         self._servers: dict[str, tuple[Endpoint, ...]] = {}
         # records a zone's transfer carried (at least); infinite when the server refused it
         self._records: dict[str, float] = {}
+        # zone -> the server a read showed serving every change this provider last applied there
+        self._confirmed: dict[str, Endpoint] = {}
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -135,9 +137,14 @@ class Rfc2136Provider:
 
     def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
         """One AXFR when reading many owners (if the server allows it), else one query each."""
+        return self._read(zone, owners, len(owners))
+
+    def _read(self, zone: str, owners: Collection[Owner], held: int) -> Mapping[Owner, RRset]:
+        """`read`, in a zone that holds at least `held` owners with TLSA records: its transfer
+        may carry AXFR_RECORDS_PER_OWNER records for each of those."""
         wanted = sorted(set(owners))
         server = self._primary(zone)
-        limit = AXFR_RECORDS_PER_OWNER * len(wanted)
+        limit = AXFR_RECORDS_PER_OWNER * max(len(wanted), held)
         if len(wanted) >= AXFR_MIN_OWNERS and self._records.get(zone, 0) <= limit:
             found = self._read_by_axfr(zone, wanted, server, limit)
             if found is not None:
@@ -194,14 +201,17 @@ class Rfc2136Provider:
         return {rrset.owner: rrset for rrset in found if rrset is not None}
 
     def apply(self, changes: ChangeSet) -> None:
-        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone."""
+        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone.
+        Then wait until the primary serves them all (see `_confirm`)."""
         if not changes.changes:
             return
+        self._confirmed.pop(changes.zone, None)
         server = self._primary(changes.zone)
         groups = split(changes.changes)
+        served = []
         for done, group in enumerate(groups):
             try:
-                self._apply_group(changes.zone, group, server)
+                served.append(self._apply_group(changes.zone, group, server, len(changes.changes)))
             except TlsagenError as exc:
                 if done:
                     exc.args = (
@@ -209,23 +219,34 @@ class Rfc2136Provider:
                         f"64 KiB, and the first {done} of them were applied)",
                     )
                 raise
+        if all(served):
+            self._confirmed[changes.zone] = server
 
-    def _apply_group(self, zone: str, group: Sequence[Change], server: Endpoint) -> None:
+    def confirmed(self, zone: str) -> Endpoint | None:
+        """The server a signed read showed serving every change the last `apply` to `zone` made
+        (and, as read before, the rest of the zone's owners): no need to poll it for them."""
+        return self._confirmed.get(zone)
+
+    def _apply_group(
+        self, zone: str, group: Sequence[Change], server: Endpoint, changed: int
+    ) -> bool:
+        """Apply one UPDATE; whether a read showed the primary serving it (`changed`: owners the
+        whole change set touches). The next UPDATE waits for that: BIND, signing inline, can
+        leave a second UPDATE out of the signed zone when it comes while the first is signed."""
         update = build_update(zone, group, self._key)
         try:
             response = self._send(zone, update, server)
         except NoAnswer as exc:  # maybe applied, maybe not: what DNS holds decides
             self._decide(zone, group, exc)
-            return
+            return True
         if response.rcode() == dns.rcode.NOERROR:
-            self._confirm(zone, group, server)
-            return
+            return self._confirm(zone, group, server, changed)
         if response.rcode() not in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
             raise rcode_error(response.rcode(), server, zone, self.config.key.name)
         current = self._read_until(zone, group, _settled)
         if holds_every_after(current, group):
             log.debug("%s already holds the change of %d owners", zone, len(group))
-            return
+            return True
         names = _moved(current, group) or [change.owner for change in group]
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         raise ConflictError(
@@ -249,23 +270,54 @@ class Rfc2136Provider:
             )
         log.warning("%s holds the change all the same", zone)
 
-    def _confirm(self, zone: str, group: Sequence[Change], server: Endpoint) -> None:
-        """Wait until the primary serves an UPDATE it accepted; only warn when it does not (or
-        cannot be read): the change is applied, and publish checks every server afterwards."""
+    def _serial(self, zone: str, server: Endpoint) -> int | None:
+        """The SOA serial `server` serves for `zone` (a signed query); None when it cannot tell."""
         try:
-            served = holds_every_after(self._read_until(zone, group, holds_every_after), group)
+            response = query(zone, dns.rdatatype.SOA, server, self.config.timeout, self._key)
+        except ProviderError as exc:
+            log.debug("no SOA serial of %s from %s (%s)", zone, server, exc)
+            return None
+        apex = dns.name.from_text(zone)
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA and rrset.name == apex:
+                return int(rrset[0].serial)
+        return None
+
+    def _confirm(
+        self, zone: str, changes: Sequence[Change], server: Endpoint, changed: int
+    ) -> bool:
+        """Whether the primary serves every `after`, waiting `timeout` at most. The owners are
+        read at once, then only each time the zone's SOA serial moves, not on every poll: with
+        inline signing (BIND) the signed zone lags an update, by a second for a large one, and
+        a read of many owners is a zone transfer. Only warns when it does not (or cannot be
+        read): the change is applied, and publish checks every server afterwards."""
+        owners = [change.owner for change in changes]
+        deadline = time.monotonic() + self.config.timeout
+        delay = 0.02
+        seen: int | None = None
+        try:
+            while True:
+                serial = self._serial(zone, server)
+                if serial is None or serial != seen:  # None: no serial tells, so read
+                    seen = serial
+                    if holds_every_after(self._read(zone, owners, changed), changes):
+                        return True
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(delay)
+                delay = min(2 * delay, 0.5)
         except ProviderError as exc:
             log.warning(
                 "%s accepted the UPDATE of %s, but reading it back failed: %s", server, zone, exc
             )
-            return
-        if not served:
-            log.warning(
-                "%s accepted the UPDATE of %s but does not serve it after %g s",
-                server,
-                zone,
-                self.config.timeout,
-            )
+            return False
+        log.warning(
+            "%s accepted the UPDATE of %s but does not serve it after %g s",
+            server,
+            zone,
+            self.config.timeout,
+        )
+        return False
 
     def _read_until(
         self, zone: str, group: Sequence[Change], done: Callable[[Reads, Sequence[Change]], bool]
