@@ -6,7 +6,8 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -63,6 +64,8 @@ class Rfc2136Provider:
         self._records: dict[str, float] = {}
         # zone -> the server a read showed serving every change this provider last applied there
         self._confirmed: dict[str, Endpoint] = {}
+        # zone -> the transfer `zones` made, for the next read of the zone (an apply drops it)
+        self._fresh: dict[str, Transfer] = {}
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -71,9 +74,34 @@ class Rfc2136Provider:
                 if not dns.name.from_text(owner.name).is_subdomain(dns.name.from_text(zone)):
                     raise InputError(f"{self.config.where} zone: {owner} is not in zone {zone}")
             return {owner: zone for owner in owners}
-        hosts = sorted({owner.host for owner in owners})
-        found = dict(zip(hosts, _parallel(self._zone_of, hosts), strict=True))
+        found = self._find_zones(Counter(owner.host for owner in owners))
         return {owner: found[owner.host] for owner in owners}
+
+    def _find_zones(self, owners_of: Mapping[str, int]) -> dict[str, str]:
+        """The zone of each host (`owners_of`: how many owners each has), found once per zone:
+        one host's SOA query names a zone, and when the hosts under it have owners enough for
+        the read to transfer it, the transfer is made now (the next read of the zone takes it)
+        and holds every other host under the zone but outside a delegation in it (an NS set
+        below the apex: a child zone, here or elsewhere, that the next round finds). Hosts that
+        no transfer covers are found by an SOA query each."""
+        found: dict[str, str] = {}
+        pending = sorted(owners_of, key=lambda host: (host.count("."), host))
+        while pending:
+            zone = self._zone_of(pending[0])
+            found[pending[0]] = zone
+            apex = dns.name.from_text(zone)
+            under = [host for host in pending[1:] if dns.name.from_text(host).is_subdomain(apex)]
+            owners = sum(owners_of[host] for host in (pending[0], *under))
+            transfer = None
+            if under and owners >= AXFR_MIN_OWNERS:
+                transfer = self._transfer(zone, AXFR_RECORDS_PER_OWNER * owners)
+            if transfer is not None:
+                self._fresh[zone] = transfer
+                found.update({host: zone for host in under if not transfer.delegates(host)})
+            else:
+                found.update(zip(under, _parallel(self._zone_of, under), strict=True))
+            pending = [host for host in pending if host not in found]
+        return found
 
     def _zone_of(self, host: str) -> str:
         """Ask the configured server (its SOA answer names the zone), else walk up SOA queries."""
@@ -141,14 +169,18 @@ class Rfc2136Provider:
 
     def _read(self, zone: str, owners: Collection[Owner], held: int) -> Mapping[Owner, RRset]:
         """`read`, in a zone that holds at least `held` owners with TLSA records: its transfer
-        may carry AXFR_RECORDS_PER_OWNER records for each of those."""
+        may carry AXFR_RECORDS_PER_OWNER records for each of those. A transfer `zones` just
+        made answers the first read of the zone."""
         wanted = sorted(set(owners))
+        transfer = self._fresh.pop(zone, None)
+        if transfer is not None:
+            return transfer.rrsets(wanted)
         server = self._primary(zone)
         limit = AXFR_RECORDS_PER_OWNER * max(len(wanted), held)
         if len(wanted) >= AXFR_MIN_OWNERS and self._records.get(zone, 0) <= limit:
-            found = self._read_by_axfr(zone, wanted, server, limit)
-            if found is not None:
-                return found
+            transfer = self._transfer(zone, limit)
+            if transfer is not None:
+                return transfer.rrsets(wanted)
         rrsets = _parallel(lambda owner: self._read_one(zone, owner, server), wanted)
         return {rrset.owner: rrset for rrset in rrsets if rrset is not None}
 
@@ -163,16 +195,12 @@ class Rfc2136Provider:
             )
         return rrset_at(owner, response.answer)
 
-    def _read_by_axfr(
-        self, zone: str, owners: Sequence[Owner], server: Endpoint, limit: int
-    ) -> dict[Owner, RRset] | None:
-        """The owners' RRsets from one signed zone transfer; None if the server refuses it, or
-        once it carries more than `limit` records (then queries cost less); either is
-        remembered for the next read."""
-        by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = {
-            dns.name.from_text(owner.name): [] for owner in owners
-        }
-        carried = 0
+    def _transfer(self, zone: str, limit: int) -> Transfer | None:
+        """The zone's TLSA and CNAME records and its delegations, from one signed transfer from
+        its primary; None if the server refuses it, or once it carries more than `limit`
+        records (then queries cost less); either is remembered for the next read."""
+        server = self._primary(zone)
+        transfer = Transfer(dns.name.from_text(zone))
         try:
             for message in dns.query.xfr(
                 server.host,
@@ -184,21 +212,17 @@ class Rfc2136Provider:
                 lifetime=self.config.timeout,  # for the whole transfer, not each message
                 relativize=False,
             ):
-                for rrset in message.answer:
-                    if rrset.name in by_name:
-                        by_name[rrset.name].append(rrset)
-                carried += sum(map(len, message.answer))
-                if carried > limit:
+                transfer.add(message.answer)
+                if transfer.carried > limit:
                     log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
-                    self._records[zone] = carried
+                    self._records[zone] = transfer.carried
                     return None
         except (dns.exception.DNSException, OSError, EOFError) as exc:
             log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
             self._records[zone] = math.inf
             return None
-        self._records[zone] = carried
-        found = (rrset_at(owner, by_name[dns.name.from_text(owner.name)]) for owner in owners)
-        return {rrset.owner: rrset for rrset in found if rrset is not None}
+        self._records[zone] = transfer.carried
+        return transfer
 
     def apply(self, changes: ChangeSet) -> None:
         """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone.
@@ -206,6 +230,7 @@ class Rfc2136Provider:
         if not changes.changes:
             return
         self._confirmed.pop(changes.zone, None)
+        self._fresh.pop(changes.zone, None)
         server = self._primary(changes.zone)
         groups = split(changes.changes)
         served = []
@@ -369,6 +394,37 @@ class Rfc2136Provider:
         if not endpoints:
             raise ProviderError(f"the NS set of {zone} has no addresses; set 'nameservers'")
         return tuple(dict.fromkeys(endpoints))
+
+
+class Transfer:
+    """What a zone transfer carried that tlsagen uses: the TLSA and CNAME records by name, and
+    the names of the delegations in the zone (NS sets below its apex)."""
+
+    def __init__(self, apex: dns.name.Name) -> None:
+        self.apex = apex
+        self.carried = 0  # records, of every type
+        self.by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = defaultdict(list)
+        self.cuts: set[dns.name.Name] = set()
+
+    def add(self, rrsets: Iterable[dns.rrset.RRset]) -> None:
+        for rrset in rrsets:
+            self.carried += len(rrset)
+            if rrset.rdtype in (dns.rdatatype.TLSA, dns.rdatatype.CNAME):
+                self.by_name[rrset.name].append(rrset)
+            elif rrset.rdtype == dns.rdatatype.NS and rrset.name != self.apex:
+                self.cuts.add(rrset.name)
+
+    def delegates(self, host: str) -> bool:
+        """Whether `host` lies at or under a delegation: in another zone than this one."""
+        name = dns.name.from_text(host)
+        return any(name.is_subdomain(cut) for cut in self.cuts)
+
+    def rrsets(self, owners: Iterable[Owner]) -> dict[Owner, RRset]:
+        found = (
+            rrset_at(owner, self.by_name.get(dns.name.from_text(owner.name), ()))
+            for owner in owners
+        )
+        return {rrset.owner: rrset for rrset in found if rrset is not None}
 
 
 def _moved(current: Reads, group: Sequence[Change]) -> list[Owner]:
