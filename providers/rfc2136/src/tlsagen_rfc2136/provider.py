@@ -234,9 +234,13 @@ class Rfc2136Provider:
         server = self._primary(changes.zone)
         groups = split(changes.changes)
         served = []
+        serial = None  # the SOA serial at which the primary served the last UPDATE
         for done, group in enumerate(groups):
             try:
-                served.append(self._apply_group(changes.zone, group, server, len(changes.changes)))
+                confirmed, serial = self._apply_group(
+                    changes.zone, group, server, len(changes.changes), serial
+                )
+                served.append(confirmed)
             except TlsagenError as exc:
                 if done:
                     exc.args = (
@@ -253,25 +257,25 @@ class Rfc2136Provider:
         return self._confirmed.get(zone)
 
     def _apply_group(
-        self, zone: str, group: Sequence[Change], server: Endpoint, changed: int
-    ) -> bool:
-        """Apply one UPDATE; whether a read showed the primary serving it (`changed`: owners the
-        whole change set touches). The next UPDATE waits for that: BIND, signing inline, can
-        leave a second UPDATE out of the signed zone when it comes while the first is signed."""
+        self, zone: str, group: Sequence[Change], server: Endpoint, changed: int, serial: int | None
+    ) -> tuple[bool, int | None]:
+        """Apply one UPDATE; whether a read showed the primary serving it, and at which serial
+        (see `_confirm`). The next UPDATE waits for that: BIND, signing inline, can leave an
+        UPDATE out of the signed zone when it comes while the one before is signed."""
         update = build_update(zone, group, self._key)
         try:
             response = self._send(zone, update, server)
         except NoAnswer as exc:  # maybe applied, maybe not: what DNS holds decides
             self._decide(zone, group, exc)
-            return True
+            return True, None
         if response.rcode() == dns.rcode.NOERROR:
-            return self._confirm(zone, group, server, changed)
+            return self._confirm(zone, group, server, changed, serial)
         if response.rcode() not in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
             raise rcode_error(response.rcode(), server, zone, self.config.key.name)
         current = self._read_until(zone, group, _settled)
         if holds_every_after(current, group):
             log.debug("%s already holds the change of %d owners", zone, len(group))
-            return True
+            return True, None
         names = _moved(current, group) or [change.owner for change in group]
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         raise ConflictError(
@@ -309,24 +313,31 @@ class Rfc2136Provider:
         return None
 
     def _confirm(
-        self, zone: str, changes: Sequence[Change], server: Endpoint, changed: int
-    ) -> bool:
-        """Whether the primary serves every `after`, waiting `timeout` at most. The owners are
-        read at once, then only each time the zone's SOA serial moves, not on every poll: with
+        self,
+        zone: str,
+        changes: Sequence[Change],
+        server: Endpoint,
+        changed: int,
+        before: int | None,
+    ) -> tuple[bool, int | None]:
+        """Whether the primary serves every `after`, waiting `timeout` at most, and the zone's
+        SOA serial then. The owners are read each time the serial moves (from `before`, the
+        serial the zone had before the UPDATE, if known; else at once), not on every poll: with
         inline signing (BIND) the signed zone lags an update, by a second for a large one, and
-        a read of many owners is a zone transfer. Only warns when it does not (or cannot be
-        read): the change is applied, and publish checks every server afterwards."""
+        a read of many owners (`changed`: those the change set touches) is a zone transfer.
+        Only warns when it does not (or cannot be read): the change is applied, and publish
+        checks every server afterwards."""
         owners = [change.owner for change in changes]
         deadline = time.monotonic() + self.config.timeout
         delay = 0.02
-        seen: int | None = None
+        seen = before
         try:
             while True:
                 serial = self._serial(zone, server)
                 if serial is None or serial != seen:  # None: no serial tells, so read
                     seen = serial
                     if holds_every_after(self._read(zone, owners, changed), changes):
-                        return True
+                        return True, serial
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(delay)
@@ -335,14 +346,14 @@ class Rfc2136Provider:
             log.warning(
                 "%s accepted the UPDATE of %s, but reading it back failed: %s", server, zone, exc
             )
-            return False
+            return False, None
         log.warning(
             "%s accepted the UPDATE of %s but does not serve it after %g s",
             server,
             zone,
             self.config.timeout,
         )
-        return False
+        return False, None
 
     def _read_until(
         self, zone: str, group: Sequence[Change], done: Callable[[Reads, Sequence[Change]], bool]
