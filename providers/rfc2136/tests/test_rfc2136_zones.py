@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import dns.name
+import dns.tsig
 import pytest
 
 from tests.testbed.bind import make_tsig_key, start_zones_primary
@@ -13,7 +16,7 @@ from tests.testbed.lab import child_zone_text
 from tests.testbed.ports import free_port
 from tlsagen.provider import ProviderSettings
 from tlsagen.records import Owner
-from tlsagen_rfc2136 import create
+from tlsagen_rfc2136 import create, transfer
 from tlsagen_rfc2136.provider import AXFR_MIN_OWNERS, Rfc2136Provider
 
 pytestmark = pytest.mark.servers
@@ -77,3 +80,25 @@ def test_hosts_too_few_for_a_transfer_are_asked_one_by_one(
     provider, asked = counted(primary, monkeypatch)
     assert set(provider.zones(owners(hosts)).values()) == {PARENT, CHILD}
     assert sorted(asked) == sorted(hosts)
+
+
+def test_a_transfer_altered_on_the_path_fails_its_tsig_check(
+    primary: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transfer steps over most records unparsed, but each message's signature covers them
+    all: a TTL changed in the first answer record (which parses as well as before) fails it."""
+    reading = create(ProviderSettings("dns", primary, "test", Path("/")))
+    endpoint = reading._primary(PARENT)
+    found = transfer.transfer(PARENT, endpoint, reading._key, 5.0, 10**6)
+    assert found is not None and found.cuts == {dns.name.from_text(CHILD)}
+    real = transfer._Reader.read
+
+    def altered(self: Any, wire: bytes) -> None:
+        ttl = 12 + len(dns.name.from_text(PARENT).to_wire()) + 4 + 2 + 4  # after a name pointer
+        changed = bytearray(wire)
+        changed[ttl + 3] ^= 1
+        real(self, bytes(changed))
+
+    monkeypatch.setattr(transfer._Reader, "read", altered)
+    with pytest.raises(dns.tsig.BadSignature):
+        transfer.transfer(PARENT, endpoint, reading._key, 5.0, 10**6)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import struct
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -26,6 +27,7 @@ from tlsagen.provider import Endpoint
 from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset, holds_every_after
 from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.config import Config
+from tlsagen_rfc2136.transfer import Transfer, transfer
 from tlsagen_rfc2136.transport import NoAnswer, exchange, query, rcode_error
 from tlsagen_rfc2136.wire import build_update, rrset_at, split
 
@@ -200,29 +202,18 @@ class Rfc2136Provider:
         its primary; None if the server refuses it, or once it carries more than `limit`
         records (then queries cost less); either is remembered for the next read."""
         server = self._primary(zone)
-        transfer = Transfer(dns.name.from_text(zone))
         try:
-            for message in dns.query.xfr(
-                server.host,
-                zone,
-                port=server.port,
-                keyring={self._key.name: self._key},
-                keyname=self._key.name,
-                timeout=self.config.timeout,
-                lifetime=self.config.timeout,  # for the whole transfer, not each message
-                relativize=False,
-            ):
-                transfer.add(message.answer)
-                if transfer.carried > limit:
-                    log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
-                    self._records[zone] = transfer.carried
-                    return None
-        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            found = transfer(zone, server, self._key, self.config.timeout, limit)
+        except (dns.exception.DNSException, OSError, EOFError, IndexError, struct.error) as exc:
             log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
             self._records[zone] = math.inf
             return None
-        self._records[zone] = transfer.carried
-        return transfer
+        if found is None:
+            log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
+            self._records[zone] = limit + 1
+            return None
+        self._records[zone] = found.carried
+        return found
 
     def apply(self, changes: ChangeSet) -> None:
         """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone.
@@ -405,37 +396,6 @@ class Rfc2136Provider:
         if not endpoints:
             raise ProviderError(f"the NS set of {zone} has no addresses; set 'nameservers'")
         return tuple(dict.fromkeys(endpoints))
-
-
-class Transfer:
-    """What a zone transfer carried that tlsagen uses: the TLSA and CNAME records by name, and
-    the names of the delegations in the zone (NS sets below its apex)."""
-
-    def __init__(self, apex: dns.name.Name) -> None:
-        self.apex = apex
-        self.carried = 0  # records, of every type
-        self.by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = defaultdict(list)
-        self.cuts: set[dns.name.Name] = set()
-
-    def add(self, rrsets: Iterable[dns.rrset.RRset]) -> None:
-        for rrset in rrsets:
-            self.carried += len(rrset)
-            if rrset.rdtype in (dns.rdatatype.TLSA, dns.rdatatype.CNAME):
-                self.by_name[rrset.name].append(rrset)
-            elif rrset.rdtype == dns.rdatatype.NS and rrset.name != self.apex:
-                self.cuts.add(rrset.name)
-
-    def delegates(self, host: str) -> bool:
-        """Whether `host` lies at or under a delegation: in another zone than this one."""
-        name = dns.name.from_text(host)
-        return any(name.is_subdomain(cut) for cut in self.cuts)
-
-    def rrsets(self, owners: Iterable[Owner]) -> dict[Owner, RRset]:
-        found = (
-            rrset_at(owner, self.by_name.get(dns.name.from_text(owner.name), ()))
-            for owner in owners
-        )
-        return {rrset.owner: rrset for rrset in found if rrset is not None}
 
 
 def _moved(current: Reads, group: Sequence[Change]) -> list[Owner]:
