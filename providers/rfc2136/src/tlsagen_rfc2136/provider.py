@@ -27,7 +27,7 @@ from tlsagen.provider import Endpoint
 from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset, holds_every_after
 from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.config import Config
-from tlsagen_rfc2136.transfer import Transfer, transfer
+from tlsagen_rfc2136.transfer import Transfer, transfer, under_name
 from tlsagen_rfc2136.transport import NoAnswer, exchange, query, rcode_error
 from tlsagen_rfc2136.wire import build_update, rrset_at, split
 
@@ -91,8 +91,7 @@ class Rfc2136Provider:
         while pending:
             zone = self._zone_of(pending[0])
             found[pending[0]] = zone
-            apex = dns.name.from_text(zone)
-            under = [host for host in pending[1:] if dns.name.from_text(host).is_subdomain(apex)]
+            under = [host for host in pending[1:] if under_name(host, zone)]
             owners = sum(owners_of[host] for host in (pending[0], *under))
             transfer = None
             if under and owners >= AXFR_MIN_OWNERS:

@@ -46,26 +46,28 @@ class Transfer:
     def __init__(self, apex: dns.name.Name) -> None:
         self.apex = apex
         self.carried = 0  # records, of every type
-        self.by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = defaultdict(list)
-        self.cuts: set[dns.name.Name] = set()
+        # by owner name, absolute and lowercase (as tlsagen's Owner holds it)
+        self.by_name: dict[str, list[dns.rrset.RRset]] = defaultdict(list)
+        self.cuts: set[str] = set()
         self.soas = 0  # an AXFR starts and ends with the SOA record
 
     def delegates(self, host: str) -> bool:
         """Whether `host` lies at or under a delegation: in another zone than this one."""
-        name = dns.name.from_text(host)
-        return any(name.is_subdomain(cut) for cut in self.cuts)
+        return any(under_name(host, cut) for cut in self.cuts)
 
     def rrsets(self, owners: Iterable[Owner]) -> dict[Owner, RRset]:
-        found = (
-            rrset_at(owner, self.by_name.get(dns.name.from_text(owner.name), ()))
-            for owner in owners
-        )
+        found = (rrset_at(owner, self.by_name.get(owner.name, ())) for owner in owners)
         return {rrset.owner: rrset for rrset in found if rrset is not None}
 
     def _keep(self, name: dns.name.Name, rdtype: int, ttl: int, rdata: dns.rdata.Rdata) -> None:
         rrset = dns.rrset.RRset(name, dns.rdataclass.IN, dns.rdatatype.RdataType.make(rdtype))
         rrset.add(rdata, ttl)
-        self.by_name[name].append(rrset)
+        self.by_name[name.to_text().lower()].append(rrset)
+
+
+def under_name(name: str, zone: str) -> bool:
+    """Whether `name` is `zone` or below it (both absolute and lowercase, as in tlsagen)."""
+    return zone == "." or name == zone or name.endswith("." + zone)
 
 
 def _skip_name(wire: bytes, offset: int) -> int:
@@ -80,16 +82,13 @@ def _skip_name(wire: bytes, offset: int) -> int:
 
 
 def _rdata(rdtype: int, wire: bytes, offset: int, length: int) -> dns.rdata.Rdata:
-    """The record's rdata; a TLSA record dnspython refuses (under 3 octets, a digest of the
-    wrong length) as generic rdata, its octets as sent (as `tlsagen.dns.from_wire` keeps it)."""
-    try:
-        kind = dns.rdatatype.RdataType.make(rdtype)
-        return dns.rdata.from_wire(dns.rdataclass.IN, kind, wire, offset, length)
-    except dns.exception.FormError:
-        if rdtype != dns.rdatatype.TLSA:
-            raise
+    """The record's rdata. TLSA's as generic rdata, its octets as sent: `to_rrset` reads those
+    (and so takes a record dnspython refuses, as `tlsagen.dns.from_wire` keeps it)."""
+    if rdtype == dns.rdatatype.TLSA:
         data = wire[offset : offset + length]
         return dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.TLSA, data)
+    kind = dns.rdatatype.RdataType.make(rdtype)
+    return dns.rdata.from_wire(dns.rdataclass.IN, kind, wire, offset, length)
 
 
 class _Reader:
@@ -140,7 +139,7 @@ class _Reader:
             transfer.soas += 1
         elif rdtype == dns.rdatatype.NS:
             if name != transfer.apex:
-                transfer.cuts.add(name)
+                transfer.cuts.add(name.to_text().lower())
         else:
             transfer._keep(name, rdtype, ttl, _rdata(rdtype, wire, at, size))
 
