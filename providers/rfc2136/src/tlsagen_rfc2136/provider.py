@@ -68,6 +68,8 @@ class Rfc2136Provider:
         self._confirmed: dict[str, Endpoint] = {}
         # zone -> the transfer `zones` made, for the next read of the zone (an apply drops it)
         self._fresh: dict[str, Transfer] = {}
+        # zone -> the SOA serial its last transfer carried: the serial before an UPDATE after it
+        self._serials: dict[str, int | None] = {}
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -212,6 +214,7 @@ class Rfc2136Provider:
             self._records[zone] = limit + 1
             return None
         self._records[zone] = found.carried
+        self._serials[zone] = found.serial
         return found
 
     def apply(self, changes: ChangeSet) -> None:
@@ -224,7 +227,7 @@ class Rfc2136Provider:
         server = self._primary(changes.zone)
         groups = split(changes.changes)
         served = []
-        serial = None  # the SOA serial at which the primary served the last UPDATE
+        serial = self._serials.pop(changes.zone, None)  # the zone's, at the last UPDATE or read
         for done, group in enumerate(groups):
             try:
                 confirmed, serial = self._apply_group(

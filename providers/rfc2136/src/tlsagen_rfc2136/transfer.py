@@ -18,6 +18,7 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.SOA
 import dns.rdtypes.ANY.TSIG
 import dns.rrset
 import dns.tsig
@@ -50,6 +51,7 @@ class Transfer:
         self.by_name: dict[str, list[dns.rrset.RRset]] = defaultdict(list)
         self.cuts: set[str] = set()
         self.soas = 0  # an AXFR starts and ends with the SOA record
+        self.serial: int | None = None  # the SOA serial of the zone transferred
 
     def delegates(self, host: str) -> bool:
         """Whether `host` lies at or under a delegation: in another zone than this one."""
@@ -137,6 +139,9 @@ class _Reader:
         name, _ = dns.name.from_wire(wire, start)
         if rdtype == dns.rdatatype.SOA:
             transfer.soas += 1
+            soa = _rdata(rdtype, wire, at, size)
+            assert isinstance(soa, dns.rdtypes.ANY.SOA.SOA)
+            transfer.serial = soa.serial
         elif rdtype == dns.rdatatype.NS:
             if name != transfer.apex:
                 transfer.cuts.add(name.to_text().lower())
