@@ -14,6 +14,7 @@ Targets: the no-change plan under 10 s, peak memory under 200 MiB, messages and 
 with zones and batches, not with owners.
 
 Usage: python benchmarks/scale.py [--owners 10000[,50000]] [--zones 50] [--providers rfc2136,...]
+                                  [--quick]   (only the first publish and the no-change plan)
 With several sizes, the no-change plan's time at each is compared to the first size's.
 Needs bind9 and moto[server]; servers run on loopback and stop at the end.
 """
@@ -68,6 +69,7 @@ class Bench:
         self.hosts = {zone: [f"h{i}.{zone}" for i in range(hosts)] for zone in self.zones}
         self.anchor: Callable[[], float] | None = None  # seconds a baseline takes for a plan
         self.ratio: float | None = None  # the no-change plan's time over the anchor's
+        self.quick = False  # only the first publish and the no-change plan
 
     def config(self, provider: str, next_key: Path | None) -> config.Config:
         text = f"[defaults]\nttl = 300\nstate = '{self.dir / 'state.json'}'\n\n{provider}\n"
@@ -115,13 +117,14 @@ def steps(
     keys.write_new_key(other, keys.key_type("p256"))
     first, rolled, again = (bench.config(table, key) for key in (None, NEXT_KEY, other))
     found = []
-    for name, action, loaded, traced in (
+    runs = (
         ("first publish", publish, first, False),
         ("no-change plan", plan_nothing, first, False),
         ("rollover step (every owner)", publish, rolled, False),
         ("no-change plan, traced", plan_nothing, rolled, True),
         ("rollover step to another key (every owner), traced", publish, again, True),
-    ):
+    )
+    for name, action, loaded, traced in runs[:2] if bench.quick else runs:
         if traced:
             tracemalloc.start()
         with measured(name, sent) as step:
@@ -209,6 +212,7 @@ def main() -> int:
     parser.add_argument("--owners", default="10000", help="sizes, comma-separated: 10000,50000")
     parser.add_argument("--zones", type=int, default=50)
     parser.add_argument("--providers", default=",".join(PROVIDERS))
+    parser.add_argument("--quick", action="store_true", help="only publish and no-change plan")
     args = parser.parse_args()
     logging.getLogger("tlsagen").setLevel(logging.ERROR)  # one warning per unsigned moto zone
     missed = []
@@ -217,6 +221,7 @@ def main() -> int:
         for size in map(int, args.owners.split(",")):
             with tempfile.TemporaryDirectory(prefix="tlsagen-scale-") as tmp, ExitStack() as stack:
                 bench = Bench(Path(tmp), size, args.zones)
+                bench.quick = args.quick
                 owners = sum(map(len, bench.hosts.values())) * len(PORTS)
                 print(f"{name}: {owners} owners in {args.zones} zones", flush=True)
                 table, sent, count = stack.enter_context(PROVIDERS[name](bench))
