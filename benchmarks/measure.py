@@ -3,6 +3,7 @@ time, and peak memory (tracemalloc's, and the process's maximum resident set).""
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import socket
 import threading
@@ -12,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dns.name
@@ -82,7 +84,7 @@ class Step:
     name: str
     seconds: float = 0.0
     traced_peak: int = 0  # bytes, tracemalloc (Python allocations; 0 when not tracing)
-    max_rss: int = 0  # bytes, the process's maximum resident set so far
+    max_rss: int = 0  # bytes, the process's peak resident set during the step (Linux)
     sent: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
@@ -90,9 +92,27 @@ class Step:
         traced = f"{self.traced_peak / MIB:.0f} MiB" if self.traced_peak else "not traced"
         return (
             f"{self.name}: {self.seconds:.2f} s; peak memory {traced} (tracemalloc), "
-            f"{self.max_rss / MIB:.0f} MiB (max RSS); sent: {sent or 'nothing'} "
+            f"{self.max_rss / MIB:.0f} MiB (peak RSS of the step); sent: {sent or 'nothing'} "
             f"(total {sum(self.sent.values())})"
         )
+
+
+CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _reset_peak_rss() -> None:
+    """Start the process's peak RSS afresh (Linux: "5" resets VmHWM), so a step's is its own."""
+    with contextlib.suppress(OSError):
+        CLEAR_REFS.write_text("5")
+
+
+def _peak_rss() -> int:
+    """Bytes: the peak RSS since `_reset_peak_rss` (Linux), else the maximum RSS so far."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @contextmanager
@@ -100,11 +120,12 @@ def measured(name: str, counter: Counter[str]) -> Iterator[Step]:
     """Measure the block; `counter` is what it sends (its increase is the step's)."""
     step = Step(name)
     before = Counter(counter)
+    _reset_peak_rss()
     if tracemalloc.is_tracing():
         tracemalloc.reset_peak()
     started = time.perf_counter()
     yield step
     step.seconds = time.perf_counter() - started
     step.traced_peak = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else 0
-    step.max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    step.max_rss = _peak_rss()
     step.sent = counter - before

@@ -13,7 +13,6 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.query
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -22,9 +21,8 @@ import dns.tsig
 import dns.tsigkeyring
 import pytest
 
-from tests.testbed import DnsLab, nsupdate
 from tests.testbed.rogue import rogue_dns
-from tlsagen.dns import ReplyError, exchange, from_wire, tlsa_at, to_rrset, transfer
+from tlsagen.dns import ReplyError, exchange, from_wire, tlsa_at, to_rrset
 from tlsagen.errors import ProviderError
 from tlsagen.provider import Endpoint
 from tlsagen.records import Malformed, Owner
@@ -188,44 +186,3 @@ def test_exchange_verifies_a_tsig_signed_reply_over_tcp() -> None:
             exchange(query, endpoint, 5)
         assert isinstance(failed.value.__cause__, dns.tsig.BadSignature)
         assert failed.value.wire is not None  # for the caller to explain (see tlsagen-rfc2136)
-
-
-def test_a_transfer_keeps_a_record_dnspython_refuses(dns_lab: DnsLab, fresh_host: str) -> None:
-    """dnspython's own AXFR fails on the whole zone for one digest of the wrong length (written
-    here by the real nsupdate); `transfer` keeps it, signed and verified message by message."""
-    zone = dns_lab.bind
-    owner = f"_25._tcp.{fresh_host}.{zone.name}"
-    nsupdate(zone, [f"update add {owner} 60 TLSA 3 1 1 abcd"])
-    key = dns.tsig.Key(zone.key.name, zone.key.secret, zone.key.algorithm)
-    server = Endpoint(zone.primary.host, zone.primary.port)
-    try:
-        with pytest.raises(dns.exception.FormError):
-            list(
-                dns.query.xfr(
-                    server.host,
-                    zone.name,
-                    port=server.port,
-                    keyring={key.name: key},
-                    keyname=key.name,
-                    relativize=False,
-                )
-            )
-        found = [
-            rrset
-            for message in transfer(zone.name, server, key, 10.0)
-            for rrset in message.answer
-            if rrset.name == dns.name.from_text(owner) and rrset.rdtype == dns.rdatatype.TLSA
-        ]
-        assert [to_rrset(Owner(owner), rrset).records for rrset in found] == [
-            {TLSAData(3, 1, 1, b"\xab\xcd")}
-        ]
-    finally:
-        nsupdate(zone, [f"update delete {owner} TLSA"])
-
-
-def test_a_transfer_with_the_wrong_key_fails(dns_lab: DnsLab) -> None:
-    zone = dns_lab.bind
-    wrong = dns.tsig.Key(zone.key.name, "c2VjcmV0LXRoYXQtaXMtd3Jvbmc=", zone.key.algorithm)
-    server = Endpoint(zone.primary.host, zone.primary.port)
-    with pytest.raises((ReplyError, dns.exception.DNSException)):
-        list(transfer(zone.name, server, wrong, 10.0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,3 +200,42 @@ def test_records_replaced_after_publishing_is_a_conflict(
     with pytest.raises(ConflictError, match=f"another writer changed {MX1} TLSA"):
         engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=sleep)
     assert pauses == []  # found on the first round, not after the timeout
+
+
+class ConfirmingProvider(ServedProvider):
+    """A provider whose own read after `apply` showed the server serving the change."""
+
+    def servers(self, zone: str) -> tuple[Endpoint, ...]:
+        return (Endpoint("192.0.2.1", 53), Endpoint("192.0.2.2", 53))
+
+    def confirmed(self, zone: str) -> Endpoint | None:
+        return Endpoint("192.0.2.1", 53)
+
+
+def test_a_server_is_asked_about_an_owner_until_it_serves_it_and_not_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server the provider confirmed the change at is not polled at all; another is asked
+    about each owner until it serves it, never again after."""
+    provider = ConfirmingProvider()
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    engine.apply(plan, {"mem": provider})
+    first = plan.owners[0].owner
+    asked: list[tuple[Endpoint, Owner]] = []
+    rounds = 0
+
+    def tlsa_answer(server: Endpoint, owner: Owner) -> tuple[RRset | None, str]:
+        asked.append((server, owner))
+        served = owner == first or rounds > 0  # the first owner at once, the other later
+        return (provider.data[owner] if served else None), "NOERROR"
+
+    def sleep(seconds: float) -> None:
+        nonlocal rounds
+        rounds += 1
+
+    monkeypatch.setattr(engine.dns, "tlsa_answer", tlsa_answer)
+    monkeypatch.setattr(engine.dns, "soa_serial", lambda server, zone: 7)
+    reports = engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=sleep)
+    assert all(report.state == engine.SERVING for report in reports) and len(reports) == 2
+    secondary, second = Endpoint("192.0.2.2", 53), plan.owners[1].owner
+    assert Counter(asked) == Counter({(secondary, first): 1, (secondary, second): 2})

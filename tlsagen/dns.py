@@ -13,7 +13,6 @@ from __future__ import annotations
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,6 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-import dns.tsig
 import dns.wire
 
 from tlsagen.endpoint import Endpoint
@@ -222,48 +220,6 @@ def exchange(query: dns.message.Message, server: Endpoint, timeout: float) -> dn
                 unreadable = type(exc)(f"its reply cannot be read: {exc}", reply)
                 continue
             return response
-
-
-def transfer(
-    zone: str, server: Endpoint, key: dns.tsig.Key | None, timeout: float
-) -> Iterator[dns.message.Message]:
-    """The messages of a full transfer (AXFR) of `zone` from `server`, each read by `from_wire`:
-    a TLSA record dnspython refuses anywhere in the zone does not fail the transfer (it is kept
-    as generic rdata, as in any reply). With `key`, the query is signed and every message's
-    TSIG is verified in sequence. `timeout` bounds the whole transfer; ReplyError when it
-    fails, ends early or is refused."""
-    origin = dns.name.from_text(zone)
-    query = dns.message.make_query(origin, dns.rdatatype.AXFR)
-    if key is not None:
-        query.use_tsig(key)
-    wire = query.to_wire()
-    keyring = {key.name: key} if key is not None else None
-    deadline = time.monotonic() + timeout
-    with socket.create_connection((server.host, server.port), timeout=_left(deadline)) as sock:
-        sock.sendall(len(wire).to_bytes(2, "big") + wire)
-        tsig_ctx: Any = None
-        soas = 0
-        while soas < 2:
-            size = int.from_bytes(_read_exactly(sock, 2, deadline), "big")
-            message = from_wire(
-                _read_exactly(sock, size, deadline),
-                keyring=keyring,
-                request_mac=query.mac,
-                xfr=True,
-                tsig_ctx=tsig_ctx,
-                multi=tsig_ctx is not None,
-            )
-            if message.rcode() != dns.rcode.NOERROR:
-                raise ReplyError(f"the transfer was refused: {dns.rcode.to_text(message.rcode())}")
-            tsig_ctx = message.tsig_ctx
-            soas += sum(
-                1
-                for rrset in message.answer
-                if rrset.rdtype == dns.rdatatype.SOA and rrset.name == origin
-            )
-            if soas == 0:
-                raise ReplyError("the transfer does not begin with the zone's SOA")
-            yield message
 
 
 def exchange_tcp(

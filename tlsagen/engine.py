@@ -397,6 +397,13 @@ def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provi
     return confirmed
 
 
+def _confirmed_at(provider: Provider, zone: str) -> Endpoint | None:
+    """The server the provider's own read showed serving every planned RRset of `zone` after
+    its `apply` (a provider may tell, with a `confirmed` method): it is not asked again."""
+    confirmed: Callable[[str], Endpoint | None] | None = getattr(provider, "confirmed", None)
+    return confirmed(zone) if confirmed is not None else None
+
+
 def wait_for_servers(
     plan: Plan,
     providers: Mapping[str, Provider],
@@ -405,7 +412,9 @@ def wait_for_servers(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[ServerReport]:
-    """Poll every authoritative server until it serves every planned RRset, or time out.
+    """Poll every authoritative server until it serves every planned RRset, or time out; a
+    server is asked about an owner until it serves it, and not at all when the provider's read
+    after applying confirmed it (`_confirmed_at`).
 
     A server that answers REFUSED, NOTAUTH or SERVFAIL is named at once (a warning) and no
     longer waited for: it will not start serving by waiting. ConflictError as soon as another
@@ -415,15 +424,18 @@ def wait_for_servers(
     for item in plan.owners:
         zones[(item.provider, item.zone)].append(item)
     pending: dict[tuple[str, Endpoint], list[OwnerPlan]] = {}
+    rcodes: dict[tuple[str, Endpoint], str | None] = {}  # each server's last rcode
     for (name, zone), wanted in sorted(zones.items()):
+        read_at = _confirmed_at(providers[name], zone)
         for server in providers[name].servers(zone):
-            pending[(zone, server)] = list(wanted)
+            pending[(zone, server)] = [] if server == read_at else list(wanted)
+            if server == read_at:
+                rcodes[(zone, server)] = "NOERROR"  # it answered the provider's read
     total = sum(len(w) for w in pending.values())
     started = clock()
     finished: dict[tuple[str, Endpoint], float] = {}
     delay = 0.2
     cleared: set[tuple[Owner, RRset | None]] = set()  # odd answers the source showed harmless
-    rcodes: dict[tuple[str, Endpoint], str | None] = {}  # each server's last rcode
     failing: set[tuple[str, Endpoint]] = set()
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
         while True:

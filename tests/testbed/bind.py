@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from .model import TsigKey
-from .probe import serves_soa
+from .probe import serves_soa, signed_dnskeys
 from .proc import LabError, Proc, run
 
 
@@ -127,25 +127,34 @@ def start_root(directory: Path, port: int, zone_files: dict[str, Path]) -> Proc:
     return start_named("root", directory, port, [], body)
 
 
-def start_zones_primary(directory: Path, port: int, zones: dict[str, str], key: TsigKey) -> Proc:
-    """named serving `zones` (name -> zone text) unsigned, each updatable with `key` for TLSA and
-    transferable with it; returns once it serves them all. A zone file is written only when
+def start_zones_primary(
+    directory: Path, port: int, zones: dict[str, str], key: TsigKey, signed: bool = False
+) -> Proc:
+    """named serving `zones` (name -> zone text) unsigned (or, `signed`, signed inline with a
+    CSK and NSEC, as real DANE zones are), each updatable with `key` for TLSA and transferable
+    with it; returns once it serves them all (signed). A zone file is written only when
     missing, so a restart in the same directory keeps the zones as updated (journal included)."""
     directory.mkdir(parents=True, exist_ok=True)
-    body = ""
+    policy = 'dnssec-policy "csk"; inline-signing yes; ' if signed else ""
+    body = (
+        'dnssec-policy "csk" { keys { csk lifetime unlimited algorithm ecdsap256sha256; }; };\n'
+        if signed
+        else ""
+    )
     for zone, text in zones.items():
         path = directory / f"{zone}db"
         if not path.exists():
             path.write_text(text)
         body += (
-            f'zone "{zone}" {{ type primary; file "{path.name}"; '
+            f'zone "{zone}" {{ type primary; file "{path.name}"; {policy}'
             f"update-policy {{ grant {key.name} zonesub TLSA; }}; "
             f"allow-transfer {{ key {key.name}; }}; }};\n"
         )
     proc = start_named("bind-zones", directory, port, [key], body)
+    ready = signed_dnskeys if signed else serves_soa
     try:
         for zone in zones:
-            proc.wait_until(partial(serves_soa, proc.server, zone), f"serve {zone}")
+            proc.wait_until(partial(ready, proc.server, zone), f"serve {zone}")
     except LabError:
         proc.stop()
         raise

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import struct
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -35,6 +37,7 @@ from tlsagen.provider import (
     holds_every_after,
 )
 from tlsagen_rfc2136.config import Config
+from tlsagen_rfc2136.transfer import Transfer, transfer, under_name
 from tlsagen_rfc2136.transport import NoAnswer, exchange, query, rcode_error
 from tlsagen_rfc2136.wire import build_update, rrset_at, split
 
@@ -72,6 +75,12 @@ class Rfc2136Provider:
         # records a zone's transfer carried (at least); infinite when the server refused it
         self._records: dict[str, float] = {}
         self._dnssec_checked: set[str] = set()
+        # zone -> the server a read showed serving every change this provider last applied there
+        self._confirmed: dict[str, Endpoint] = {}
+        # zone -> the transfer `zones` made, for the next read of the zone (an apply drops it)
+        self._fresh: dict[str, Transfer] = {}
+        # zone -> the SOA serial its last transfer carried: the serial before an UPDATE after it
+        self._serials: dict[str, int | None] = {}
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -80,9 +89,33 @@ class Rfc2136Provider:
                 if not dns.name.from_text(owner.name).is_subdomain(dns.name.from_text(zone)):
                     raise InputError(f"{self.config.where} zone: {owner} is not in zone {zone}")
             return {owner: zone for owner in owners}
-        hosts = sorted({owner.host for owner in owners})
-        found = dict(zip(hosts, _parallel(self._zone_of, hosts), strict=True))
+        found = self._find_zones(Counter(owner.host for owner in owners))
         return {owner: found[owner.host] for owner in owners}
+
+    def _find_zones(self, owners_of: Mapping[str, int]) -> dict[str, str]:
+        """The zone of each host (`owners_of`: how many owners each has), found once per zone:
+        one host's SOA query names a zone, and when the hosts under it have owners enough for
+        the read to transfer it, the transfer is made now (the next read of the zone takes it)
+        and holds every other host under the zone but outside a delegation in it (an NS set
+        below the apex: a child zone, here or elsewhere, that the next round finds). Hosts that
+        no transfer covers are found by an SOA query each."""
+        found: dict[str, str] = {}
+        pending = sorted(owners_of, key=lambda host: (host.count("."), host))
+        while pending:
+            zone = self._zone_of(pending[0])
+            found[pending[0]] = zone
+            under = [host for host in pending[1:] if under_name(host, zone)]
+            owners = sum(owners_of[host] for host in (pending[0], *under))
+            transfer = None
+            if under and owners >= AXFR_MIN_OWNERS:
+                transfer = self._transfer(zone, AXFR_RECORDS_PER_OWNER * owners)
+            if transfer is not None:
+                self._fresh[zone] = transfer
+                found.update({host: zone for host in under if not transfer.delegates(host)})
+            else:
+                found.update(zip(under, _parallel(self._zone_of, under), strict=True))
+            pending = [host for host in pending if host not in found]
+        return found
 
     def _zone_of(self, host: str) -> str:
         """Ask the configured server (its SOA answer names the zone), else walk up SOA queries."""
@@ -146,14 +179,23 @@ class Rfc2136Provider:
 
     def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
         """One AXFR when reading many owners (if the server allows it), else one query each."""
+        return self._read(zone, owners, len(owners))
+
+    def _read(self, zone: str, owners: Collection[Owner], held: int) -> Mapping[Owner, RRset]:
+        """`read`, in a zone that holds at least `held` owners with TLSA records: its transfer
+        may carry AXFR_RECORDS_PER_OWNER records for each of those. A transfer `zones` just
+        made answers the first read of the zone."""
         wanted = sorted(set(owners))
+        transfer = self._fresh.pop(zone, None)
+        if transfer is not None:
+            return transfer.rrsets(wanted)
         server = self._primary(zone)
         self._check_signing(zone, server)
-        limit = AXFR_RECORDS_PER_OWNER * len(wanted)
+        limit = AXFR_RECORDS_PER_OWNER * max(len(wanted), held)
         if len(wanted) >= AXFR_MIN_OWNERS and self._records.get(zone, 0) <= limit:
-            found = self._read_by_axfr(zone, wanted, server, limit)
-            if found is not None:
-                return found
+            transfer = self._transfer(zone, limit)
+            if transfer is not None:
+                return transfer.rrsets(wanted)
         rrsets = _parallel(lambda owner: self._read_one(zone, owner, server), wanted)
         return {rrset.owner: rrset for rrset in rrsets if rrset is not None}
 
@@ -187,52 +229,42 @@ class Rfc2136Provider:
             )
         return rrset_at(owner, response.answer)
 
-    def _read_by_axfr(
-        self, zone: str, owners: Sequence[Owner], server: Endpoint, limit: int
-    ) -> dict[Owner, RRset] | None:
-        """The owners' RRsets from one signed zone transfer; None if the server refuses it, or
-        once it carries more than `limit` records (then queries cost less); either is
-        remembered for the next read."""
-        by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = {
-            dns.name.from_text(owner.name): [] for owner in owners
-        }
-        carried = 0
+    def _transfer(self, zone: str, limit: int) -> Transfer | None:
+        """The zone's TLSA and CNAME records and its delegations, from one signed transfer from
+        its primary; None if the server refuses it, or once it carries more than `limit`
+        records (then queries cost less); either is remembered for the next read."""
+        server = self._primary(zone)
         try:
-            for message in dns.query.xfr(
-                server.host,
-                zone,
-                port=server.port,
-                keyring={self._key.name: self._key},
-                keyname=self._key.name,
-                timeout=self.config.timeout,
-                lifetime=self.config.timeout,  # for the whole transfer, not each message
-                relativize=False,
-            ):
-                for rrset in message.answer:
-                    if rrset.name in by_name:
-                        by_name[rrset.name].append(rrset)
-                carried += sum(map(len, message.answer))
-                if carried > limit:
-                    log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
-                    self._records[zone] = carried
-                    return None
-        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            found = transfer(zone, server, self._key, self.config.timeout, limit)
+        except (dns.exception.DNSException, OSError, EOFError, IndexError, struct.error) as exc:
             log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
             self._records[zone] = math.inf
             return None
-        self._records[zone] = carried
-        found = (rrset_at(owner, by_name[dns.name.from_text(owner.name)]) for owner in owners)
-        return {rrset.owner: rrset for rrset in found if rrset is not None}
+        if found is None:
+            log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
+            self._records[zone] = limit + 1
+            return None
+        self._records[zone] = found.carried
+        self._serials[zone] = found.serial
+        return found
 
     def apply(self, changes: ChangeSet) -> None:
-        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone."""
+        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone.
+        Then wait until the primary serves them all (see `_confirm`)."""
         if not changes.changes:
             return
+        self._confirmed.pop(changes.zone, None)
+        self._fresh.pop(changes.zone, None)
         server = self._primary(changes.zone)
         groups = split(changes.changes)
+        served = []
+        serial = self._serials.pop(changes.zone, None)  # the zone's, at the last UPDATE or read
         for done, group in enumerate(groups):
             try:
-                self._apply_group(changes.zone, group, server)
+                confirmed, serial = self._apply_group(
+                    changes.zone, group, server, len(changes.changes), serial
+                )
+                served.append(confirmed)
             except TlsagenError as exc:
                 if done:
                     exc.args = (
@@ -240,23 +272,34 @@ class Rfc2136Provider:
                         f"64 KiB, and the first {done} of them were applied)",
                     )
                 raise
+        if all(served):
+            self._confirmed[changes.zone] = server
 
-    def _apply_group(self, zone: str, group: Sequence[Change], server: Endpoint) -> None:
+    def confirmed(self, zone: str) -> Endpoint | None:
+        """The server a signed read showed serving every change the last `apply` to `zone` made
+        (and, as read before, the rest of the zone's owners): no need to poll it for them."""
+        return self._confirmed.get(zone)
+
+    def _apply_group(
+        self, zone: str, group: Sequence[Change], server: Endpoint, changed: int, serial: int | None
+    ) -> tuple[bool, int | None]:
+        """Apply one UPDATE; whether a read showed the primary serving it, and at which serial
+        (see `_confirm`). The next UPDATE waits for that: BIND, signing inline, can leave an
+        UPDATE out of the signed zone when it comes while the one before is signed."""
         update = build_update(zone, group, self._key)
         try:
             response = self._send(zone, update, server)
         except NoAnswer as exc:  # maybe applied, maybe not: what DNS holds decides
             self._decide(zone, group, exc)
-            return
+            return True, None
         if response.rcode() == dns.rcode.NOERROR:
-            self._confirm(zone, group, server)
-            return
+            return self._confirm(zone, group, server, changed, serial)
         if response.rcode() not in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
             raise rcode_error(response.rcode(), server, zone, self.config.key.name)
         current = self._read_until(zone, group, _settled)
         if holds_every_after(current, group):
             log.debug("%s already holds the change of %d owners", zone, len(group))
-            return
+            return True, None
         names = _moved(current, group) or [change.owner for change in group]
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         raise ConflictError(
@@ -280,23 +323,61 @@ class Rfc2136Provider:
             )
         log.warning("%s holds the change all the same", zone)
 
-    def _confirm(self, zone: str, group: Sequence[Change], server: Endpoint) -> None:
-        """Wait until the primary serves an UPDATE it accepted; only warn when it does not (or
-        cannot be read): the change is applied, and publish checks every server afterwards."""
+    def _serial(self, zone: str, server: Endpoint) -> int | None:
+        """The SOA serial `server` serves for `zone` (a signed query); None when it cannot tell."""
         try:
-            served = holds_every_after(self._read_until(zone, group, holds_every_after), group)
+            response = query(zone, dns.rdatatype.SOA, server, self.config.timeout, self._key)
+        except ProviderError as exc:
+            log.debug("no SOA serial of %s from %s (%s)", zone, server, exc)
+            return None
+        apex = dns.name.from_text(zone)
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA and rrset.name == apex:
+                return int(rrset[0].serial)
+        return None
+
+    def _confirm(
+        self,
+        zone: str,
+        changes: Sequence[Change],
+        server: Endpoint,
+        changed: int,
+        before: int | None,
+    ) -> tuple[bool, int | None]:
+        """Whether the primary serves every `after`, waiting `timeout` at most, and the zone's
+        SOA serial then. The owners are read each time the serial moves (from `before`, the
+        serial the zone had before the UPDATE, if known; else at once), not on every poll: with
+        inline signing (BIND) the signed zone lags an update, by a second for a large one, and
+        a read of many owners (`changed`: those the change set touches) is a zone transfer.
+        Only warns when it does not (or cannot be read): the change is applied, and publish
+        checks every server afterwards."""
+        owners = [change.owner for change in changes]
+        deadline = time.monotonic() + self.config.timeout
+        delay = 0.02
+        seen = before
+        try:
+            while True:
+                serial = self._serial(zone, server)
+                if serial is None or serial != seen:  # None: no serial tells, so read
+                    seen = serial
+                    if holds_every_after(self._read(zone, owners, changed), changes):
+                        return True, serial
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(delay)
+                delay = min(2 * delay, 0.5)
         except ProviderError as exc:
             log.warning(
                 "%s accepted the UPDATE of %s, but reading it back failed: %s", server, zone, exc
             )
-            return
-        if not served:
-            log.warning(
-                "%s accepted the UPDATE of %s but does not serve it after %g s",
-                server,
-                zone,
-                self.config.timeout,
-            )
+            return False, None
+        log.warning(
+            "%s accepted the UPDATE of %s but does not serve it after %g s",
+            server,
+            zone,
+            self.config.timeout,
+        )
+        return False, None
 
     def _read_until(
         self, zone: str, group: Sequence[Change], done: Callable[[Reads, Sequence[Change]], bool]
