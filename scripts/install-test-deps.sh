@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils unbound postfix openssl ldnsutils pebble
-    prometheus) # prometheus: promtool checks check --format prometheus
+    prometheus systemd) # promtool checks check --format prometheus; systemd-analyze, init's units
 PACKAGES+=(pdns-server pdns-backend-sqlite3) # the powerdns provider's tests: HTTP API, gsqlite3
 
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
@@ -24,7 +24,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 
 # The packages may start system daemons that would hold ports 53 or 25: stop them.
-for svc in named knot unbound postfix pdns; do
+for svc in named knot unbound postfix pdns prometheus prometheus-node-exporter; do
     if [[ -d /run/systemd/system ]]; then
         "${SUDO[@]}" systemctl stop "$svc" >/dev/null 2>&1 || true
     else
