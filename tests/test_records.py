@@ -10,9 +10,20 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from tlsagen.errors import UsageError
-from tlsagen.records import PROTOCOLS, Change, Owner, diff, holds_every_after, host_name, rrset
+from tlsagen.errors import ProviderError, UsageError
+from tlsagen.records import (
+    PROTOCOLS,
+    Change,
+    Owner,
+    RRset,
+    diff,
+    holds_every_after,
+    host_name,
+    rrset,
+    settle_unanswered,
+)
 from tlsagen.testing import record
+from tlsagen.tlsa import TLSAData
 
 LDH_LABEL = st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", fullmatch=True)
 LONG_LABEL = st.text(string.ascii_letters + string.digits, min_size=50, max_size=63)
@@ -155,3 +166,19 @@ def test_holds_every_after_needs_every_owner_exactly() -> None:
     assert not holds_every_after({a: new, b: rrset(b, 300, [record("x")])}, changes)
     assert not holds_every_after({a: rrset(a, 60, [record("new")])}, changes)  # TTL counts
     assert not holds_every_after({a: old}, changes)
+
+
+def test_an_unanswered_write_is_settled_by_what_dns_holds() -> None:
+    owner = Owner.for_service("mx.example.com", 25)
+    after = rrset(owner, 300, [TLSAData(3, 1, 1, bytes(32))])
+    change = Change(owner, None, after)
+    unanswered = ProviderError("no answer to the UPDATE")
+    settle_unanswered(lambda: {owner: after}, [change], unanswered)  # it went through
+    with pytest.raises(ProviderError, match="does not hold the change, so it is not applied"):
+        settle_unanswered(dict, [change], unanswered)
+
+    def failing() -> dict[Owner, RRset]:
+        raise ProviderError("timed out")
+
+    with pytest.raises(ProviderError, match=r"reading the zone back failed \(timed out\): it may"):
+        settle_unanswered(failing, [change], unanswered)

@@ -69,6 +69,7 @@ from tlsagen.records import (
     generic_octets,
     holds_every_after,
     rrset,
+    settle_unanswered,
     stored_record,
     stored_rrset,
 )
@@ -151,6 +152,7 @@ __all__ = [
     "read_secret",
     "resolve_path",
     "rrset",
+    "settle_unanswered",
     "soa_serial",
     "stored_record",
     "stored_rrset",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from tlsagen.errors import ConflictError, UsageError
+from tlsagen.errors import ConflictError, ProviderError, UsageError
 from tlsagen.tlsa import TLSAData
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -162,6 +162,27 @@ def already_applied(
         f"{moved[0]}{more} changed{where} since it was read, so the change was not applied; run "
         "again to plan from what DNS holds now"
     )
+
+
+def settle_unanswered(
+    read: Callable[[], Mapping[Owner, RRset]], changes: Sequence[Change], unanswered: ProviderError
+) -> None:
+    """After a write whose answer never came (`unanswered`): return when DNS, read again, holds
+    every `after` (the write went through); otherwise ProviderError saying what is known: not
+    applied yet (a server still working on it may apply it later), or, when the read fails too,
+    maybe applied."""
+    try:
+        held = read()
+    except ProviderError as exc:
+        raise ProviderError(
+            f"{unanswered}, and reading the zone back failed ({exc}): it may have been applied; "
+            "run again to check"
+        ) from None
+    if not holds_every_after(held, changes):
+        raise ProviderError(
+            f"{unanswered}; the zone does not hold the change, so it is not applied (a server "
+            "still working on it could apply it later: run again to check)"
+        )
 
 
 def rrset(owner: Owner, ttl: int, records: Iterable[TLSAData]) -> RRset:

@@ -31,6 +31,7 @@ from tlsagen.provider import (
     RRset,
     TLSAData,
     holds_every_after,
+    settle_unanswered,
 )
 from tlsagen_powerdns.api import Api, ApiError, Unanswered, quoted
 from tlsagen_powerdns.settings import Settings
@@ -145,19 +146,9 @@ class PowerDnsProvider:
         self._confirm(zone, group)
 
     def _decide(self, zone: str, group: Sequence[Change], unanswered: Unanswered) -> None:
-        """After a PATCH without an answer that tells: done when PowerDNS holds every `after`."""
-        try:
-            held = self.read(zone, [change.owner for change in group])
-        except ProviderError as exc:
-            raise ProviderError(
-                f"{unanswered}, and reading the zone back failed ({exc}): it may have been "
-                "applied; run again to check"
-            ) from None
-        if not holds_every_after(held, group):
-            raise ProviderError(
-                f"{unanswered}; the zone does not hold the change, so it was not applied (a "
-                "server still working on it could apply it later: run again to check)"
-            )
+        """After a PATCH without an answer that tells: done when DNS holds every `after`."""
+        owners = [change.owner for change in group]
+        settle_unanswered(lambda: self.read(zone, owners), group, unanswered)
         log.warning("%s holds the change all the same", zone)
 
     def _confirm(self, zone: str, group: Sequence[Change]) -> None:

@@ -35,6 +35,7 @@ from tlsagen.provider import (
     TLSAData,
     TlsagenError,
     holds_every_after,
+    settle_unanswered,
 )
 from tlsagen_rfc2136.config import Config
 from tlsagen_rfc2136.transfer import Transfer, transfer, under_name
@@ -309,18 +310,8 @@ class Rfc2136Provider:
 
     def _decide(self, zone: str, group: Sequence[Change], unanswered: NoAnswer) -> None:
         """After an UPDATE without an answer that tells: done when DNS holds every `after`."""
-        try:
-            current = self.read(zone, [change.owner for change in group])
-        except ProviderError as exc:
-            raise NoAnswer(
-                f"{unanswered}, and reading the zone back failed ({exc}): it may have been "
-                "applied; run again to check"
-            ) from None
-        if not holds_every_after(current, group):
-            raise NoAnswer(
-                f"{unanswered}; the zone does not hold the change, but the server may still apply "
-                "it when it recovers: run again to check"
-            )
+        owners = [change.owner for change in group]
+        settle_unanswered(lambda: self.read(zone, owners), group, unanswered)
         log.warning("%s holds the change all the same", zone)
 
     def _serial(self, zone: str, server: Endpoint) -> int | None:
