@@ -10,7 +10,7 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,3 +129,10 @@ def measured(name: str, counter: Counter[str]) -> Iterator[Step]:
     step.traced_peak = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else 0
     step.max_rss = _peak_rss()
     step.sent = counter - before
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds `action` took, and what it returned."""
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result

@@ -14,14 +14,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from benchmarks.measure import DnsMessages
+from benchmarks.measure import DnsMessages, timed
 from tests.testbed import start_lab
 from tlsagen import config, dns, engine
 from tlsagen.provider import Endpoint
@@ -45,12 +44,6 @@ def write_config(workdir: Path, zone: Any, prefix: str, next_key: Path) -> Path:
         f"cert = '{EXAMPLE}'\nnext-key = '{next_key}'\n"
     )
     return path
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = action()
-    return time.perf_counter() - started, result
 
 
 def nsupdate(lab: Any, plan: engine.Plan, label: str) -> tuple[float, int]:

@@ -14,16 +14,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).parents[3]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import timed  # noqa: E402
 from tests.testbed.powerdns import PowerDns, admin, start_powerdns  # noqa: E402
 from tlsagen import config, engine  # noqa: E402
 from tlsagen_powerdns.api import Api  # noqa: E402
@@ -45,12 +43,6 @@ def write_config(workdir: Path, lab: PowerDns, next_key: Path) -> Path:
         f"cert = '{EXAMPLE}'\nnext-key = '{next_key}'\n"
     )
     return path
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = action()
-    return time.perf_counter() - started, result
 
 
 def count_requests(sent: Counter[str]) -> None:
