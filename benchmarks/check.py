@@ -52,9 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.testbed import start_lab
 from tests.testbed.postfix import start_postfix
 from tlsagen.check import Report, Settings, Target, check
-from tlsagen.material import Material, spki_of_certificate
+from tlsagen.core.material import Material, spki_of_certificate
+from tlsagen.core.tlsa import DEFAULT_PARAMS, compute
 from tlsagen.provider import Endpoint
-from tlsagen.tlsa import DEFAULT_PARAMS, compute
 
 SPEEDUP_TARGET = 3.0  # one by one / in parallel
 GROWTH_SLACK = 1.1  # in parallel: N x SCALE hosts take at most SCALE x this x the time of N

@@ -22,9 +22,10 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.measure import DnsMessages, timed
 from tests.testbed import start_lab
-from tlsagen import config, dns, engine
+from tlsagen import config, engine
+from tlsagen.core.records import Owner
+from tlsagen.net import dns
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
 
 HOSTS = 500
 PORTS = (25, 443)

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 
 from tests.testbed import start_lab
 from tests.testbed.model import Zone
+from tlsagen.core.records import Change, ChangeSet, Owner, rrset
 from tlsagen.provider import ProviderSettings
-from tlsagen.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
 from tlsagen_rfc2136 import create, provider
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 
 from benchmarks.rfc2136_read_strategies import median_time
 from tests.testbed import start_lab
+from tlsagen.core.records import Change, ChangeSet, Owner, rrset
 from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
 from tlsagen_rfc2136 import create, provider, transport
 from tlsagen_rfc2136.config import parse_settings

@@ -23,8 +23,8 @@ import boto3
 sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository root, for tests.testbed
 
 from tests.testbed.moto import start_moto
+from tlsagen.core.records import ChangeSet, Owner, diff, rrset
 from tlsagen.provider import ProviderSettings
-from tlsagen.records import ChangeSet, Owner, diff, rrset
 from tlsagen.testing import record
 from tlsagen_route53.aws import make_client
 from tlsagen_route53.provider import Route53Provider

@@ -46,8 +46,9 @@ from tests.testbed.lab import child_zone_text
 from tests.testbed.model import TsigKey
 from tests.testbed.moto import start_moto
 from tests.testbed.ports import free_port
-from tlsagen import config, engine, keys
+from tlsagen import config, engine
 from tlsagen.provider import Provider
+from tlsagen.rollover import keys
 
 ROOT = Path(__file__).resolve().parents[1]
 CERT = ROOT / "docs/examples/mx.example.com/fullchain.pem"

@@ -1,4 +1,5 @@
-"""atheris harness: tlsagen.material.parse on any bytes (PEM or DER, with or without a password).
+"""atheris harness: tlsagen.core.material.parse on any bytes (PEM or DER, with or without a
+password).
 
 python fuzz/atheris_material.py -max_total_time=60
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports():
-    from tlsagen import material
+    from tlsagen.core import material
 
 from harness import EXAMPLES, fuzz
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import atheris
 
 with atheris.instrument_imports():
-    from tlsagen.tlsa import TLSAData
+    from tlsagen.core.tlsa import TLSAData
 
 from harness import fuzz
 

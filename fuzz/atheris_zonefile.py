@@ -13,8 +13,8 @@ import atheris
 with atheris.instrument_imports():
     import dns.name
 
+    from tlsagen.core.records import Owner
     from tlsagen.errors import ProviderError
-    from tlsagen.records import Owner
     from tlsagen_zonefile.edit import current_serial
     from tlsagen_zonefile.zone import parse_zone
 

@@ -45,7 +45,7 @@ from tests.testbed.dane_clients import (
     write_chain_file,
 )
 from tests.testbed.postfix import issue, new_key
-from tlsagen.material import spki_of_certificate
+from tlsagen.core.material import spki_of_certificate
 
 DOCS = Path(__file__).parent.parent / "docs" / "check.md"
 TABLE_HEADING = "## What senders do, and what check says"

@@ -37,8 +37,8 @@ from tests.testbed import DnsLab, Zone, flush_resolver, nsupdate, query
 from tests.testbed.acme import Pebble
 from tests.testbed.ports import free_port
 from tests.testbed.postfix import Chain, PostfixLab, new_key
-from tlsagen.material import Material, read_source, spki_of_certificate
-from tlsagen.tlsa import Params, compute
+from tlsagen.core.material import Material, read_source, spki_of_certificate
+from tlsagen.core.tlsa import Params, compute
 
 pytestmark = pytest.mark.servers
 
@@ -68,7 +68,7 @@ def bed(dns_lab: DnsLab, postfix_lab: PostfixLab) -> Bed:
 
 
 def rec(params: str, chain: Chain, depth: int = 0) -> str:
-    """A record for chain (leaf 0, intermediate 1, root 2), computed by tlsagen.tlsa."""
+    """A record for chain (leaf 0, intermediate 1, root 2), computed by tlsagen.core.tlsa."""
     certs = (chain.leaf, chain.intermediate, chain.root)
     material = Material("test", "certificate", spki_of_certificate(chain.leaf), certs, "")
     return compute(material, Params.parse(params), ta=str(depth) if depth else None).to_text()

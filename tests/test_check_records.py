@@ -17,8 +17,8 @@ import dns.rrset
 
 from tests.helpers import Cli, Pki
 from tests.testbed.rogue import rogue_dns
-from tlsagen.material import read_source
-from tlsagen.tlsa import Params, compute
+from tlsagen.core.material import read_source
+from tlsagen.core.tlsa import Params, compute
 
 NO_USABLE = "no TLSA record at _25._tcp.p256.mx1.example.com. is usable"
 

@@ -19,10 +19,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.testbed.rogue import rogue_dns
-from tlsagen import lookup
-from tlsagen.lookup import ZoneAt, view_server
+from tlsagen.core.records import Owner
+from tlsagen.net import lookup
+from tlsagen.net.lookup import ZoneAt, view_server
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
 
 ZONE = "example.test."
 OWNER = Owner.for_service("mx1.example.test.", 25)

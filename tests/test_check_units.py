@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.helpers import Cli
 from tests.test_core_imports import forbidden_loaded_by
 from tests.testbed.postfix import Chain, make_chain
-from tlsagen import lookup, material
 from tlsagen.check import (
     DNSSEC_BOGUS,
     FAILURE,
@@ -46,13 +45,15 @@ from tlsagen.check import (
     resolver_problem,
     run_jobs,
 )
+from tlsagen.core import material
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params, TLSAData, compute
 from tlsagen.errors import ProviderError
-from tlsagen.lookup import BOGUS, INDETERMINATE, INSECURE, SECURE, Answer, Resolver
-from tlsagen.probe import ProbeError, fetch, starttls_for
+from tlsagen.net import lookup
+from tlsagen.net.lookup import BOGUS, INDETERMINATE, INSECURE, SECURE, Answer, Resolver
+from tlsagen.net.probe import ProbeError, fetch, starttls_for
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
-from tlsagen.rollover import Live, Memory, Published
-from tlsagen.tlsa import Params, TLSAData, compute
+from tlsagen.rollover.planner import Live, Memory, Published
 
 NAME = "mx1.example.test."
 
@@ -199,7 +200,7 @@ def test_a_refused_connection_is_a_connect_error() -> None:
 
 
 def test_the_core_of_check_loads_no_cli_stack() -> None:
-    modules = ["tlsagen.verify", "tlsagen.lookup", "tlsagen.probe", "tlsagen.check"]
+    modules = ["tlsagen.core.verify", "tlsagen.net.lookup", "tlsagen.net.probe", "tlsagen.check"]
     assert forbidden_loaded_by(modules) == []
 
 

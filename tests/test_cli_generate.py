@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.helpers import HOST, PASSWORD, Cli, Pki, Run, openssl, params_options
-from tlsagen import formats
 from tlsagen.cli.generate import PASSWORD_ENV
-from tlsagen.records import Owner
-from tlsagen.tlsa import TLSAData
+from tlsagen.core import formats
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import TLSAData
 
 OWNER = f"_25._tcp.{HOST}."
 Rdata = tuple[int, int, int, str]  # usage, selector, matching type, hex data

@@ -14,11 +14,12 @@ import pytest
 
 from tests.testbed import nsupdate, pause
 from tests.testbed.model import DnsLab, Server, Zone
-from tlsagen import dns, material
 from tlsagen.cli.app import main
+from tlsagen.core import material
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params, compute
+from tlsagen.net import dns
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
-from tlsagen.tlsa import Params, compute
 
 EXAMPLE = Path(__file__).parents[1] / "docs/examples/mx.example.com/fullchain.pem"
 

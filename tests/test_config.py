@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tlsagen import config
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params
 from tlsagen.errors import InputError
-from tlsagen.records import Owner
-from tlsagen.tlsa import Params
 
 EXAMPLE = Path(__file__).parents[1] / "docs/examples/mx.example.com/fullchain.pem"
 

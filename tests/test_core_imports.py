@@ -11,11 +11,11 @@ import sys
 import pytest
 
 CORE = [
-    "tlsagen.tlsa",
-    "tlsagen.material",
-    "tlsagen.records",
-    "tlsagen.policy",
-    "tlsagen.formats",
+    "tlsagen.core.tlsa",
+    "tlsagen.core.material",
+    "tlsagen.core.records",
+    "tlsagen.core.policy",
+    "tlsagen.core.formats",
     "tlsagen.errors",
     "tlsagen.provider",
     "tlsagen.config_values",
@@ -24,7 +24,12 @@ CORE = [
 FORBIDDEN = ["typer", "rich", "click", "boto3"]
 # What a command that computes nothing must not load: the X.509 stack and any provider.
 HEAVY = ["cryptography", "tlsagen_rfc2136", "tlsagen_route53", "tlsagen_zonefile", "boto3"]
-VALUE_TYPES = ["tlsagen.tlsa", "tlsagen.records", "tlsagen.endpoint", "tlsagen.formats"]
+VALUE_TYPES = [
+    "tlsagen.core.tlsa",
+    "tlsagen.core.records",
+    "tlsagen.core.endpoint",
+    "tlsagen.core.formats",
+]
 
 
 def loaded_after(code: str, watched: list[str]) -> list[str]:

@@ -20,10 +20,12 @@ from tests.helpers import Cli
 from tests.testbed.acme import CertDir, LocalCA, new_key, recording_reload, reloads
 from tests.testbed.postfix import start_postfix
 from tests.testbed.proc import binary
-from tlsagen import deploy, material, probe
 from tlsagen.config import Deploy, Service
+from tlsagen.core import material
+from tlsagen.core.records import Owner
 from tlsagen.errors import DeployError, InputError
-from tlsagen.records import Owner
+from tlsagen.net import probe
+from tlsagen.rollover import deploy
 
 
 def service(cert: Path, key: Path | None = None) -> Service:

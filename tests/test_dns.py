@@ -1,4 +1,4 @@
-"""tlsagen.dns: reading replies that hold TLSA records dnspython refuses, and the query exchange.
+"""tlsagen.net.dns: reading replies holding TLSA records dnspython refuses, and the query exchange.
 
 Replies are built here (dnspython writes generic rdata of type TLSA as given) and served by a
 rogue server on loopback: BIND refuses to hold TLSA rdata under 4 octets, so only a rogue server
@@ -22,11 +22,11 @@ import dns.tsigkeyring
 import pytest
 
 from tests.testbed.rogue import rogue_dns
-from tlsagen.dns import ReplyError, exchange, from_wire, tlsa_at, to_rrset
+from tlsagen.core.records import Malformed, Owner
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ProviderError
+from tlsagen.net.dns import ReplyError, exchange, from_wire, tlsa_at, to_rrset
 from tlsagen.provider import Endpoint
-from tlsagen.records import Malformed, Owner
-from tlsagen.tlsa import TLSAData
 
 OWNER = Owner("_25._tcp.mx1.example.test.")
 GOOD = bytes((3, 1, 1)) + b"\xab" * 32

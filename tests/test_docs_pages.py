@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Cli, Run
-from tlsagen import state
 from tlsagen.errors import EXIT_CODES
+from tlsagen.rollover import state
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"

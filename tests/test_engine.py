@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tlsagen import config, engine, material
+from tlsagen import config, engine
+from tlsagen.core import material
+from tlsagen.core.records import Owner, RRset, rrset
+from tlsagen.core.tlsa import Params, TLSAData, compute
 from tlsagen.errors import ConflictError, UnsafeError
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner, RRset, rrset
 from tlsagen.testing import MemoryProvider, record
-from tlsagen.tlsa import Params, TLSAData, compute
 
 EXAMPLE = Path(__file__).parents[1] / "docs/examples/mx.example.com"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

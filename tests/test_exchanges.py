@@ -12,11 +12,11 @@ import pytest
 from tests.helpers import Cli
 from tests.hostile.rogue import DRIPPING, rogue_dns
 from tlsagen import registry
-from tlsagen.dns import ReplyError, exchange
+from tlsagen.core.text import escaped
 from tlsagen.errors import ProviderError
-from tlsagen.lookup import Resolver
+from tlsagen.net.dns import ReplyError, exchange
+from tlsagen.net.lookup import Resolver
 from tlsagen.provider import Endpoint
-from tlsagen.text import escaped
 
 
 def answer_of(query: str, rdtype: str, *rrsets: tuple[str, str, str]) -> dns.message.Message:

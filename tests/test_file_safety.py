@@ -15,11 +15,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.testbed.acme import CertDir, LocalCA, new_key
-from tlsagen import deploy, keys, state
 from tlsagen.cli.app import main
 from tlsagen.config import Deploy
 from tlsagen.errors import DeployError, InputError
-from tlsagen.rollover import Memory
+from tlsagen.rollover import deploy, keys, state
+from tlsagen.rollover.planner import Memory
 
 EXAMPLES = Path(__file__).parents[1] / "docs/examples"
 STRANGER = 54321  # a uid and gid that own the attacker's files

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.testbed.acme import Certbot, CertDir, LocalCA, Pebble, new_key, publish_hook
-from tlsagen import hooks, material
 from tlsagen.config import Service
+from tlsagen.core import material
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params, compute
 from tlsagen.errors import UsageError
-from tlsagen.records import Owner
-from tlsagen.tlsa import Params, compute
+from tlsagen.rollover import hooks
 
 
 def service(*sources: str | Path, key: str | Path | None = None) -> Service:

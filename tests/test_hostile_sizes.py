@@ -16,11 +16,11 @@ import dns.tsig
 import pytest
 
 from tests.helpers import write_big_zone, zone_provider
-from tlsagen import formats, material, policy
+from tlsagen.core import formats, material, policy
+from tlsagen.core.records import Change, ChangeSet, Owner, host_name, rrset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import InputError, ProviderError, UsageError
-from tlsagen.records import Change, ChangeSet, Owner, host_name, rrset
 from tlsagen.testing import record
-from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.wire import MAX_MESSAGE, build_update, wire_size
 from tlsagen_rfc2136.wire import split as split_updates
 from tlsagen_route53.batches import MAX_CHARS, MAX_RECORDS, Item, split

@@ -20,11 +20,11 @@ from tests.testbed.acme import Certbot, Pebble
 from tests.testbed.model import DnsLab
 from tests.testbed.postfix import PostfixLab
 from tests.testbed.proc import binary
-from tlsagen import dns, probe
 from tlsagen.cli.init import CONFIG, HOOK, SERVICE, TIMER
-from tlsagen.material import spki_of_certificate
+from tlsagen.core.material import spki_of_certificate
+from tlsagen.core.records import Owner
+from tlsagen.net import dns, probe
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
 
 mail_server = e2e.mail_server  # a Postfix of this module's own
 FILES = (CONFIG, HOOK, SERVICE, TIMER)

@@ -11,9 +11,10 @@ import pytest
 
 from tests.helpers import Cli
 from tests.testbed.acme import CertDir, LocalCA, new_key
-from tlsagen import material, state
+from tlsagen.core import material
+from tlsagen.core.tlsa import Params, compute
 from tlsagen.errors import InputError
-from tlsagen.tlsa import Params, compute
+from tlsagen.rollover import state
 
 ZONE = "$ORIGIN example.test.\n$TTL 300\n@ SOA ns hostmaster 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n"
 

@@ -27,6 +27,11 @@ def rules() -> list[tuple[list[str], frozenset[str]]]:
     return found
 
 
+PACKAGES = {  # tlsagen and its subpackages: `from PACKAGE import module` imports the module
+    ".".join(path.relative_to(ROOT).parts[:-1]) for path in (ROOT / "tlsagen").rglob("__init__.py")
+}
+
+
 def tlsagen_imports(source: str) -> set[str]:
     """The modules of tlsagen that `source` imports at run time (`tlsagen` for the package
     itself); imports under `if TYPE_CHECKING:` load nothing and are left out."""
@@ -44,13 +49,13 @@ def tlsagen_imports(source: str) -> set[str]:
             continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module == "tlsagen":
-            package = ROOT / "tlsagen"
+        elif isinstance(node, ast.ImportFrom) and node.module in PACKAGES:
+            package = ROOT.joinpath(*node.module.split("."))
             for alias in node.names:
                 is_module = (package / f"{alias.name}.py").exists() or (
                     package / alias.name
                 ).is_dir()
-                found.add(f"tlsagen.{alias.name}" if is_module else "tlsagen")
+                found.add(f"{node.module}.{alias.name}" if is_module else node.module)
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
     return {name for name in found if name == "tlsagen" or name.startswith("tlsagen.")}
@@ -80,9 +85,10 @@ def test_imports_follow_the_layers(globs: list[str], allowed: frozenset[str]) ->
 def test_the_scan_sees_each_kind_of_import() -> None:
     source = """
 from typing import TYPE_CHECKING
-import tlsagen.dns
-from tlsagen import material, __version__
-from tlsagen.records import Owner
+import tlsagen.net.dns
+from tlsagen import __version__
+from tlsagen.core import material
+from tlsagen.core.records import Owner
 from tlsagen_rfc2136 import create
 if TYPE_CHECKING:
     from tlsagen.engine import Plan
@@ -91,8 +97,8 @@ def late() -> None:
 """
     assert tlsagen_imports(source) == {
         "tlsagen",
-        "tlsagen.dns",
-        "tlsagen.material",
-        "tlsagen.records",
+        "tlsagen.net.dns",
+        "tlsagen.core.material",
+        "tlsagen.core.records",
         "tlsagen.config_values",
     }

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import KEY_TYPES, PASSWORD, Pki, openssl, selected_bytes
-from tlsagen import material
+from tlsagen.core import material
 from tlsagen.errors import InputError
 
 DESCRIPTIONS = {

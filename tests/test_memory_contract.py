@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from tlsagen.records import Owner, RRset, stored_record, stored_rrset
+from tlsagen.core.records import Owner, RRset, stored_record, stored_rrset
 from tlsagen.testing import Harness, MemoryProvider, ProviderContract
 
 

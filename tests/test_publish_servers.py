@@ -28,9 +28,10 @@ from tests.testbed.faulty import RCODE, Rule, faulty
 from tests.testbed.model import DnsLab, Server
 from tests.testbed.ports import free_port
 from tests.testbed.probe import query
-from tlsagen import engine, material
+from tlsagen import engine
 from tlsagen.config import load
-from tlsagen.tlsa import Params, compute
+from tlsagen.core import material
+from tlsagen.core.tlsa import Params, compute
 
 ZONE = "example.test."
 STRANGER_ZONE = "other.test."

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from tlsagen.errors import ProviderError, UsageError
-from tlsagen.records import (
+from tlsagen.core.records import (
     PROTOCOLS,
     Change,
     Owner,
@@ -22,8 +21,9 @@ from tlsagen.records import (
     rrset,
     settle_unanswered,
 )
+from tlsagen.core.tlsa import TLSAData
+from tlsagen.errors import ProviderError, UsageError
 from tlsagen.testing import record
-from tlsagen.tlsa import TLSAData
 
 LDH_LABEL = st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", fullmatch=True)
 LONG_LABEL = st.text(string.ascii_letters + string.digits, min_size=50, max_size=63)

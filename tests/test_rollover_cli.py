@@ -15,11 +15,13 @@ import pytest
 
 from tests.testbed.acme import CertDir, LocalCA, new_key, recording_reload, reloads
 from tests.testbed.model import DnsLab, Server, Zone
-from tlsagen import dns, engine, material
+from tlsagen import engine
 from tlsagen.cli.app import main
+from tlsagen.core import material
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params, compute
+from tlsagen.net import dns
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
-from tlsagen.tlsa import Params, compute
 
 TTL, MARGIN = 2, 1
 GATE = 2 * TTL + MARGIN

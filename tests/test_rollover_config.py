@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.testbed.acme import CertDir, LocalCA, new_key
-from tlsagen import config, engine, material, state
+from tlsagen import config, engine
+from tlsagen.core import material
 from tlsagen.errors import InputError, UnsafeError, UsageError
+from tlsagen.rollover import state
 from tlsagen.testing import MemoryProvider
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

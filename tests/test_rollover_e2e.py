@@ -23,11 +23,12 @@ from tests.testbed.acme import Certbot, Pebble, publish_hook
 from tests.testbed.model import DnsLab
 from tests.testbed.postfix import PostfixLab, start_postfix
 from tests.testbed.proc import binary
-from tlsagen import dns, material, probe
-from tlsagen.material import spki_of_certificate
+from tlsagen.core import material
+from tlsagen.core.material import spki_of_certificate
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params, compute
+from tlsagen.net import dns, probe
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
-from tlsagen.tlsa import Params, compute
 
 TTL, MARGIN = 2, 1
 GATE = 2 * TTL + MARGIN

@@ -15,11 +15,13 @@ import pytest
 from tests.testbed.acme import CertDir, LocalCA, new_key, recording_reload, reloads
 from tests.testbed.lab import BIND_ZONE, BOGUS_ZONE, UNSIGNED_ZONE
 from tests.testbed.model import DnsLab
-from tlsagen import config, deploy, engine, files, material, state
+from tlsagen import config, engine, files
+from tlsagen.core import material
+from tlsagen.core.records import Owner, rrset
+from tlsagen.core.tlsa import Params, compute
 from tlsagen.errors import DeployError
-from tlsagen.records import Owner, rrset
+from tlsagen.rollover import deploy, state
 from tlsagen.testing import MemoryProvider, record
-from tlsagen.tlsa import Params, compute
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 TTL = 60

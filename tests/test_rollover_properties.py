@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tlsagen import rollover
-from tlsagen.rollover import Key, Memory, View
-from tlsagen.tlsa import TLSAData
+from tlsagen.core.tlsa import TLSAData
+from tlsagen.rollover import planner
+from tlsagen.rollover.planner import Key, Memory, View
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SERVERS = 3
@@ -115,7 +115,7 @@ class World:
             served=everywhere,
             managed=True,
         )
-        plan = rollover.plan(view, self.memory, self.time, MARGIN)
+        plan = planner.plan(view, self.memory, self.time, MARGIN)
         self.memory = plan.memory
         desired = Version(frozenset(plan.records), self.ttl)
         slots = [self.presented, self.source, *([self.upcoming] if self.upcoming else [])]
@@ -124,7 +124,7 @@ class World:
             assert self.now >= self.live_since + self.ttl
         if desired != latest:
             self.serve(0, desired)
-        step = plan.step(rollover.DEPLOY)
+        step = plan.step(planner.DEPLOY)
         if step is not None and step.gate.passed:
             assert step.key == self.source
             self.presented, self.live_since = self.source, self.now

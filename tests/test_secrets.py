@@ -26,10 +26,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.testbed.model import DnsLab
 from tests.testbed.ports import free_port
-from tlsagen import config_values, deploy
+from tlsagen import config_values
 from tlsagen.cli.app import main
 from tlsagen.cli.generate import PASSWORD_ENV
 from tlsagen.config import Deploy
+from tlsagen.rollover import deploy
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "docs/examples"
@@ -357,7 +358,7 @@ def test_the_processes_tlsagen_starts_are_the_reviewed_ones() -> None:
     reload command (the configured argv, nothing added) and the zone-file check command (the
     configured argv with {zone} and {file} filled in). A new one must be reviewed, then listed."""
     assert {path: len(lines) for path, lines in process_calls().items()} == {
-        "tlsagen/deploy.py": 1,
+        "tlsagen/rollover/deploy.py": 1,
         "providers/zonefile/src/tlsagen_zonefile/files.py": 1,
     }
 

@@ -13,7 +13,9 @@ from cryptography.x509.oid import NameOID
 
 from tests.testbed.acme import LocalCA, new_key
 from tests.testbed.ports import free_port
-from tlsagen import config, engine, probe, rollover, slots
+from tlsagen import config, engine
+from tlsagen.net import probe
+from tlsagen.rollover import planner, slots
 from tlsagen.testing import MemoryProvider
 
 NOW = datetime.now(UTC)
@@ -49,7 +51,7 @@ def load(tmp_path: Path, resolver: str) -> config.Config:
 
 
 def plan(loaded: config.Config) -> engine.Plan:
-    memories = {"mail": rollover.Memory(managed=True)}
+    memories = {"mail": planner.Memory(managed=True)}
     return engine.make_plan(loaded, {"mem": MemoryProvider()}, NOW, memories)
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tlsagen import state
 from tlsagen.errors import ConflictError, InputError
-from tlsagen.rollover import Live, Memory, Published
+from tlsagen.rollover import state
+from tlsagen.rollover.planner import Live, Memory, Published
 from tlsagen.testing import record
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)

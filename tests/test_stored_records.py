@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tlsagen.records import Malformed, generic_octets, stored_record
-from tlsagen.tlsa import TLSAData
+from tlsagen.core.records import Malformed, generic_octets, stored_record
+from tlsagen.core.tlsa import TLSAData
 
 NOT_NUMBERS = "it does not start with usage, selector and matching type (0-255)"
 

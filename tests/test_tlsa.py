@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import Pki
-from tlsagen import formats, material
+from tlsagen.core import formats, material
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params, TLSAData, compute, digest
 from tlsagen.errors import InputError, UsageError
-from tlsagen.records import Owner
-from tlsagen.tlsa import Params, TLSAData, compute, digest
 
 # RFC 7218 section 2: the mnemonics, as the RFC spells them.
 USAGE_NAMES = {0: "PKIX-TA", 1: "PKIX-EE", 2: "DANE-TA", 3: "DANE-EE"}

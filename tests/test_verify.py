@@ -11,9 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.testbed.postfix import issue, new_key
-from tlsagen.material import spki_of_certificate
-from tlsagen.tlsa import TLSAData
-from tlsagen.verify import (
+from tlsagen.core.material import spki_of_certificate
+from tlsagen.core.tlsa import TLSAData
+from tlsagen.core.verify import (
     IGNORED,
     MATCH,
     NO_MATCH,

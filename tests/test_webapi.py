@@ -1,4 +1,4 @@
-"""tlsagen.webapi: Retry-After parsing, and the imports of the providers that use it."""
+"""tlsagen.net.webapi: Retry-After parsing, and the imports of the providers that use it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tlsagen.webapi import retry_after
+from tlsagen.net.webapi import retry_after
 
 ROOT = Path(__file__).parents[1]
 # What a web API provider may import from tlsagen (issue 14 will narrow it to tlsagen.provider).

@@ -30,8 +30,12 @@ import dns.rdatatype
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from tlsagen import policy
-from tlsagen.dns import exchange, to_rrset
+from tlsagen.core import policy
+from tlsagen.core.material import Material, describe_key, spki_of_certificate
+from tlsagen.core.records import Malformed, Owner
+from tlsagen.core.text import escaped
+from tlsagen.core.tlsa import MatchingType, TLSAData, digest, matches_key
+from tlsagen.core.verify import MatchResult, match, unusable
 from tlsagen.errors import (
     InputError,
     MismatchError,
@@ -40,7 +44,8 @@ from tlsagen.errors import (
     UnsafeError,
     UsageError,
 )
-from tlsagen.lookup import (
+from tlsagen.net.dns import exchange, to_rrset
+from tlsagen.net.lookup import (
     BOGUS,
     INDETERMINATE,
     INSECURE,
@@ -52,14 +57,9 @@ from tlsagen.lookup import (
     view_server,
     zone_at,
 )
-from tlsagen.material import Material, describe_key, spki_of_certificate
-from tlsagen.probe import ProbeError, Served, fetch_each_key, starttls_for
+from tlsagen.net.probe import ProbeError, Served, fetch_each_key, starttls_for
 from tlsagen.provider import Endpoint
-from tlsagen.records import Malformed, Owner
-from tlsagen.rollover import Memory, retire_gate
-from tlsagen.text import escaped
-from tlsagen.tlsa import MatchingType, TLSAData, digest, matches_key
-from tlsagen.verify import MatchResult, match, unusable
+from tlsagen.rollover.planner import Memory, retire_gate
 
 # Problem kinds, most severe first; all but NOTE set the exit code (WARNING with --strict).
 DNSSEC_BOGUS = "bogus"

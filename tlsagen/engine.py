@@ -13,13 +13,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from tlsagen import deploy, dns, hooks, keys, material, policy, rollover, slots
 from tlsagen.config import Config, Service
+from tlsagen.core import material, policy
+from tlsagen.core.records import Change, ChangeSet, Owner, RRset, diff, rrset
+from tlsagen.core.tlsa import TLSAData, matches_key
 from tlsagen.errors import ConflictError, ProviderError, TlsagenError, UnsafeError, UsageError
+from tlsagen.net import dns
 from tlsagen.provider import Endpoint, Provider, load
-from tlsagen.records import Change, ChangeSet, Owner, RRset, diff, rrset
-from tlsagen.state import StateFile, default_path, locked, next_key_path
-from tlsagen.tlsa import TLSAData, matches_key
+from tlsagen.rollover import deploy, hooks, keys, planner, slots
+from tlsagen.rollover.state import StateFile, default_path, locked, next_key_path
 
 log = logging.getLogger("tlsagen")
 # (owners confirmed on every server, owners to confirm, the servers still waited for)
@@ -56,7 +58,7 @@ class ServicePlan:
     """One service's rollover: its slots, steps and gates, and the files a deploy would install."""
 
     service: Service
-    rollover: rollover.Rollover
+    rollover: planner.Rollover
     managed: bool  # under rollover: deploy configured, or started by `rollover start` or a hook
     staged: deploy.Files | None
 
@@ -219,7 +221,7 @@ def _validated(
 ) -> tuple[frozenset[TLSAData], str, bool]:
     """The records `resolver` returns as DNSSEC-secure at every owner, why others are not, and
     whether it answered an owner as other than secure."""
-    from tlsagen import lookup  # dnspython's DNSSEC modules: only for a deploy to gate
+    from tlsagen.net import lookup  # dnspython's DNSSEC modules: only for a deploy to gate
 
     asker = lookup.Resolver(resolver, timeout=5.0)
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
@@ -239,7 +241,7 @@ def _validated(
 
 
 def _margin_warning(config: Config, service: Service) -> list[str]:
-    default = rollover.margin_for(service.ttl, None)
+    default = planner.margin_for(service.ttl, None)
     if config.margin is None or config.margin >= default:
         return []
     return [
@@ -250,18 +252,18 @@ def _margin_warning(config: Config, service: Service) -> list[str]:
 
 def _view(
     service: Service, found: slots.Slots, held: Held, served: _Served, resolver: Endpoint | None
-) -> rollover.View:
+) -> planner.View:
     records = [held[o][2] for o in service.owners]
     observed = [served.records.get(o, frozenset()) for o in service.owners]
     ttls = [rr.ttl for rr in records if rr] + [served.ttl.get(o, 0) for o in service.owners]
 
-    def key(item: material.Material) -> rollover.Key:
+    def key(item: material.Material) -> planner.Key:
         return slots.key(item, service.params)
 
     validated, unvalidated, insecure = None, "", False
     if resolver is not None and found.staged is not None:
         validated, unvalidated, insecure = _validated(resolver, service.owners)
-    return rollover.View(
+    return planner.View(
         ttl=service.ttl,
         current=tuple(key(m) for m in found.current),
         presented=tuple(key(m) for m in found.presented),
@@ -283,7 +285,7 @@ def make_plan(
     config: Config,
     providers: Mapping[str, Provider],
     now: datetime,
-    memories: Mapping[str, rollover.Memory] | None = None,
+    memories: Mapping[str, planner.Memory] | None = None,
     only: Collection[str] | None = None,
     emergency: bool = False,
 ) -> Plan:
@@ -296,7 +298,7 @@ def make_plan(
     services = [s for s in config.services if only is None or s.name in only]
     remembered = memories or {}
     managed = {
-        s.name: s.deploy is not None or remembered.get(s.name, rollover.Memory()).managed
+        s.name: s.deploy is not None or remembered.get(s.name, planner.Memory()).managed
         for s in services
     }
     observing = {s.name for s in services if memories is not None and managed[s.name]}
@@ -310,8 +312,8 @@ def make_plan(
     for service in services:
         resolver = config.resolver if service.name in observing else None
         view = _view(service, found[service.name], held, served, resolver)
-        memory = remembered.get(service.name, rollover.Memory())
-        result = rollover.plan(view, memory, now, config.margin, emergency)
+        memory = remembered.get(service.name, planner.Memory())
+        result = planner.plan(view, memory, now, config.margin, emergency)
         planned.append(
             ServicePlan(service, result, managed[service.name], found[service.name].staged)
         )
@@ -508,7 +510,7 @@ class RolloverResult:
     def lagging(self) -> list[ServerReport]:
         return [report for report in self.servers if report.missing]
 
-    def _closed(self, refused: bool) -> list[tuple[str, rollover.Step]]:
+    def _closed(self, refused: bool) -> list[tuple[str, planner.Step]]:
         return [
             (item.service.name, step)
             for item in self.plan.services
@@ -516,11 +518,11 @@ class RolloverResult:
             if not step.gate.passed and step.gate.refused == refused
         ]
 
-    def refused(self) -> list[tuple[str, rollover.Step]]:
+    def refused(self) -> list[tuple[str, planner.Step]]:
         """(service, step) for each step whose gate refuses it: evidence says it is unsafe."""
         return self._closed(refused=True)
 
-    def waiting(self) -> list[tuple[str, rollover.Step]]:
+    def waiting(self) -> list[tuple[str, planner.Step]]:
         """(service, step) for each step whose gate waits: for its clock, or to be started."""
         return self._closed(refused=False)
 
@@ -589,7 +591,7 @@ def advance(
             due = [
                 item
                 for item in plan.services
-                if deploying and (step := item.rollover.step(rollover.DEPLOY)) and step.gate.passed
+                if deploying and (step := item.rollover.step(planner.DEPLOY)) and step.gate.passed
             ]
             if not due:
                 break
@@ -602,7 +604,7 @@ def advance(
 
 
 def late_keys(
-    plan: Plan, before: Mapping[str, rollover.Memory], now: datetime, margin: float | None
+    plan: Plan, before: Mapping[str, planner.Memory], now: datetime, margin: float | None
 ) -> list[str]:
     """Why a just-renewed key of a service without `deploy` went live too early, per service.
 
@@ -622,16 +624,16 @@ def late_keys(
         name = entry.service.name
         if not held_by_service[name]:
             continue  # a first issuance: no record a resolver could hold contradicts the key
-        memory = before.get(name, rollover.Memory())
+        memory = before.get(name, planner.Memory())
         was_live = set(memory.live.keys.split(",")) if memory.live else set()
         for slot in entry.rollover.slots:
-            if slot.role != rollover.CURRENT or slot.name in was_live:
+            if slot.role != planner.CURRENT or slot.name in was_live:
                 continue
             if not slot.records <= held_by_service[name]:
                 late.append(f"service {name}: the key of {slot.source} was not published before")
             elif any(r in memory.published for r in slot.records):
-                key = rollover.Key(slot.name, slot.source, slot.records)
-                gate = rollover.deploy_gate(key, memory, now, margin)
+                key = planner.Key(slot.name, slot.source, slot.records)
+                gate = planner.deploy_gate(key, memory, now, margin)
                 if not gate.passed:
                     late.append(
                         f"service {name}: the key of {slot.source} went live too early: "

@@ -19,7 +19,7 @@ contract suite); tests/test_layering.py holds them to it. Here are:
   conversions between tlsagen's records and dnspython's (`to_rrset`, `to_rdatas`);
 - the entry-point registry (`ENTRY_POINT_GROUP`, `installed`, `load`);
 - for providers of HTTP APIs without conditional writes (Cloudflare, deSEC): the client and the
-  read-write-read-back compare-and-swap of `tlsagen.webapi`, loaded on first use only, so that
+  read-write-read-back compare-and-swap of `tlsagen.net.webapi`, loaded on first use only, so that
   other providers do not pay for the HTTP and TLS modules.
 
 docs/providers/writing.md tells how to write a provider with it.
@@ -43,23 +43,8 @@ from tlsagen.config_values import (
     read_secret,
     resolve_path,
 )
-from tlsagen.dns import (
-    AnswerError,
-    OtherQuestion,
-    ReplyError,
-    ReplyTimeout,
-    ask,
-    exchange,
-    exchange_tcp,
-    from_wire,
-    soa_serial,
-    to_rdatas,
-    to_rrset,
-)
-from tlsagen.endpoint import Endpoint, parse_endpoint
-from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError, UsageError
-from tlsagen.files import sync_directory, write_atomic
-from tlsagen.records import (
+from tlsagen.core.endpoint import Endpoint, parse_endpoint
+from tlsagen.core.records import (
     Change,
     ChangeSet,
     Malformed,
@@ -73,6 +58,22 @@ from tlsagen.records import (
     stored_record,
     stored_rrset,
 )
+from tlsagen.core.tlsa import Params, TLSAData
+from tlsagen.errors import ConflictError, InputError, ProviderError, TlsagenError, UsageError
+from tlsagen.files import sync_directory, write_atomic
+from tlsagen.net.dns import (
+    AnswerError,
+    OtherQuestion,
+    ReplyError,
+    ReplyTimeout,
+    ask,
+    exchange,
+    exchange_tcp,
+    from_wire,
+    soa_serial,
+    to_rdatas,
+    to_rrset,
+)
 from tlsagen.registry import (
     ENTRY_POINT_GROUP,
     KNOWN,
@@ -83,18 +84,17 @@ from tlsagen.registry import (
     load,
     missing_provider,
 )
-from tlsagen.tlsa import Params, TLSAData
 
 if TYPE_CHECKING:
-    from tlsagen.webapi import Answer, ApiSettings, Unanswered, addresses, compare_and_swap
+    from tlsagen.net.webapi import Answer, ApiSettings, Unanswered, addresses, compare_and_swap
 
 _WEB_API = ("Answer", "ApiSettings", "Unanswered", "addresses", "compare_and_swap")
 
 
 def __getattr__(name: str) -> object:
-    """The names of tlsagen.webapi, imported when a provider first asks for one."""
+    """The names of tlsagen.net.webapi, imported when a provider first asks for one."""
     if name in _WEB_API:
-        from tlsagen import webapi
+        from tlsagen.net import webapi
 
         return getattr(webapi, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tlsagen.errors import InputError
 
 if TYPE_CHECKING:
-    from tlsagen.endpoint import Endpoint
-    from tlsagen.records import ChangeSet, Owner, RRset
+    from tlsagen.core.endpoint import Endpoint
+    from tlsagen.core.records import ChangeSet, Owner, RRset
 
 ENTRY_POINT_GROUP = "tlsagen.providers"
 

@@ -11,9 +11,7 @@ import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tlsagen.errors import ConflictError
-from tlsagen.provider import Endpoint, Provider
-from tlsagen.records import (
+from tlsagen.core.records import (
     Change,
     ChangeSet,
     Owner,
@@ -23,7 +21,9 @@ from tlsagen.records import (
     stored_record,
     stored_rrset,
 )
-from tlsagen.tlsa import TLSAData
+from tlsagen.core.tlsa import TLSAData
+from tlsagen.errors import ConflictError
+from tlsagen.provider import Endpoint, Provider
 
 
 class MemoryProvider:

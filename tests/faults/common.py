@@ -14,12 +14,12 @@ from typing import TypeVar
 import pytest
 
 from tests.helpers import Run
-from tlsagen import dns as tdns
-from tlsagen import material
 from tlsagen.cli.app import main
+from tlsagen.core import material
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params, compute
+from tlsagen.net import dns as tdns
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
-from tlsagen.tlsa import Params, compute
 
 T = TypeVar("T")
 

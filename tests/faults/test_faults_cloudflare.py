@@ -42,7 +42,7 @@ from tests.faults.common import (
     held_state,
     record_of,
 )
-from tlsagen.tlsa import TLSAData
+from tlsagen.core.tlsa import TLSAData
 from tlsagen_cloudflare.provider import tlsa_data
 
 __all__ = ["cloudflare_api"]

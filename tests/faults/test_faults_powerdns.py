@@ -47,9 +47,9 @@ from tests.helpers import Run
 from tests.testbed.faulty import DOWN as DNS_DOWN
 from tests.testbed.faulty import EMPTY, FaultyDns, Rule
 from tests.testbed.powerdns import PowerDns, write_tlsa
-from tlsagen import dns as tdns
+from tlsagen.core.records import Owner
+from tlsagen.net import dns as tdns
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
 
 pytestmark = pytest.mark.servers
 

@@ -47,10 +47,10 @@ from tests.testbed.faulty import (
     FaultyDns,
     Rule,
 )
-from tlsagen import dns as tdns
+from tlsagen.core.records import Change, ChangeSet, Owner, rrset
+from tlsagen.core.tlsa import TLSAData
+from tlsagen.net import dns as tdns
 from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen.records import Change, ChangeSet, Owner, rrset
-from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136 import create, transport
 
 pytestmark = pytest.mark.servers

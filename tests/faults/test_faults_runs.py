@@ -48,12 +48,13 @@ from tests.testbed.faulty import EMPTY, HANG, Rule, faulty
 from tests.testbed.lab import child_zone_text
 from tests.testbed.ports import free_port
 from tests.testbed.proc import Proc
-from tlsagen import engine, keys
+from tlsagen import engine
 from tlsagen.config import load as load_config
-from tlsagen.dns import tlsa_at
+from tlsagen.core.records import Change, ChangeSet, Owner, rrset
 from tlsagen.errors import ConflictError
+from tlsagen.net.dns import tlsa_at
 from tlsagen.provider import Endpoint, ProviderSettings, load
-from tlsagen.records import Change, ChangeSet, Owner, rrset
+from tlsagen.rollover import keys
 from tlsagen.testing import record
 from tlsagen_rfc2136 import transport
 

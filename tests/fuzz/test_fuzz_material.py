@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.mutations import mutated, reads_or_refuses
-from tlsagen import material
+from tlsagen.core import material
 
 EXAMPLES = Path(__file__).parents[2] / "docs/examples"
 PASSWORD = (EXAMPLES / "next-encrypted.pass").read_bytes().strip()

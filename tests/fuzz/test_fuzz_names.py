@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.mutations import mutated_text, reads_or_refuses
-from tlsagen.records import Owner, host_name
+from tlsagen.core.records import Owner, host_name
 
 LABEL = st.text(alphabet="abcXYZ019-_.\n\t *\\\u00e9\u00df\u200d\u0663\ud800", max_size=70)
 NAMES = st.builds(".".join, st.lists(LABEL, max_size=6))

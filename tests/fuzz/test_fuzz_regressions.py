@@ -17,12 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.fuzz.test_fuzz_material import pem
-from tlsagen import config, config_values, material, state
+from tlsagen import config, config_values
 from tlsagen.cli.app import main
+from tlsagen.core import material
+from tlsagen.core.records import host_name
+from tlsagen.core.tlsa import Params, TLSAData
 from tlsagen.errors import InputError, ProviderError, UsageError
 from tlsagen.provider import ProviderSettings, parse_endpoint
-from tlsagen.records import host_name
-from tlsagen.tlsa import Params, TLSAData
+from tlsagen.rollover import state
 from tlsagen_rfc2136.config import parse_settings
 from tlsagen_rfc2136.keys import TsigKey, read_credentials, read_key_file
 from tlsagen_zonefile.lexer import scan

@@ -1,6 +1,6 @@
-"""State files (tlsagen.state) on random, mutated and generated JSON: a damaged file is an empty
-state (with a warning), a newer version is refused with InputError, and nothing else escapes;
-every state that is read can have its gates computed (no time or TTL that overflows them)."""
+"""State files (tlsagen.rollover.state) on random, mutated and generated JSON: a damaged file
+is an empty state (with a warning), a newer version is refused with InputError, and nothing else
+escapes; every state that is read can have its gates computed (no time or TTL overflows them)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,18 @@ from hypothesis import strategies as st
 
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.mutations import mutated_text, reads_or_refuses
-from tlsagen import state
 from tlsagen.config_values import MAX_INT, MAX_SECONDS
-from tlsagen.rollover import Key, Live, Memory, Published, View, deploy_gate, observe, retire_gate
+from tlsagen.rollover import state
+from tlsagen.rollover.planner import (
+    Key,
+    Live,
+    Memory,
+    Published,
+    View,
+    deploy_gate,
+    observe,
+    retire_gate,
+)
 from tlsagen.testing import record
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)

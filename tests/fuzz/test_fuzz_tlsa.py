@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.mutations import mutated_text, reads_or_refuses
-from tlsagen.tlsa import Params, TLSAData
+from tlsagen.core.tlsa import Params, TLSAData
 
 SEEDS = [
     "3 1 1 " + "ab" * 32,

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.mutations import mutated_text, reads_or_refuses, spliced_lines
+from tlsagen.core.records import Owner
 from tlsagen.errors import ProviderError
-from tlsagen.records import Owner
 from tlsagen_zonefile.edit import current_serial
 from tlsagen_zonefile.zone import parse_zone
 

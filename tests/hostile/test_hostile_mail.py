@@ -22,9 +22,9 @@ from tests.hostile.rogue import (
     self_signed,
     site,
 )
-from tlsagen.rollover import Memory
-from tlsagen.slots import PROBE_TIMEOUT
-from tlsagen.state import render
+from tlsagen.rollover.planner import Memory
+from tlsagen.rollover.slots import PROBE_TIMEOUT
+from tlsagen.rollover.state import render
 
 TIMEOUT = 2.0  # check --timeout
 LIMIT = 15.0  # seconds a run may take: TIMEOUT, a few stub DNS queries, Python's start

@@ -11,8 +11,8 @@ import typer
 
 from tlsagen import __version__
 from tlsagen.cli import check, generate, hook, init, plan, providers, publish, rollover
+from tlsagen.core.text import escaped
 from tlsagen.errors import TlsagenError
-from tlsagen.text import escaped
 
 app = typer.Typer(
     name="tlsagen",

@@ -16,9 +16,9 @@ from tlsagen.errors import InputError, UsageError
 if TYPE_CHECKING:
     from tlsagen.check import Report, Settings, Target
     from tlsagen.config import Config
+    from tlsagen.core.records import Malformed
+    from tlsagen.core.tlsa import TLSAData
     from tlsagen.provider import Endpoint
-    from tlsagen.records import Malformed
-    from tlsagen.tlsa import TLSAData
 
 log = logging.getLogger("tlsagen")
 
@@ -154,7 +154,7 @@ def _config(path: Path | None, optional: bool) -> Config | None:
 
 def _resolver(text: str | None, loaded: Config | None, asks_dns: bool) -> Endpoint | None:
     """--resolver, else the configured one, else the system's; None when no DNS is asked."""
-    from tlsagen.lookup import system_resolver
+    from tlsagen.net.lookup import system_resolver
     from tlsagen.provider import parse_endpoint
 
     if text is not None:
@@ -166,7 +166,7 @@ def _resolver(text: str | None, loaded: Config | None, asks_dns: bool) -> Endpoi
 
 def _given_targets(texts: list[str], port: int, mx: bool, starttls: str | None) -> list[Target]:
     from tlsagen.check import Target
-    from tlsagen.records import host_name
+    from tlsagen.core.records import host_name
 
     targets = []
     for text in texts:
@@ -184,8 +184,9 @@ def _given_targets(texts: list[str], port: int, mx: bool, starttls: str | None) 
 def _configured_targets(loaded: Config, starttls: str | None, now: datetime) -> list[Target]:
     """Every TCP owner of every configured service: its port and `starttls` (--starttls wins),
     the servers its provider names for its zone, and the keys configuration and state know."""
-    from tlsagen import provider, slots, state
+    from tlsagen import provider
     from tlsagen.check import Keys, Target
+    from tlsagen.rollover import slots, state
 
     state_path = loaded.state or state.default_path()
     memories = state.load(state_path)
@@ -240,11 +241,11 @@ def _offline(
 ) -> Report:
     from cryptography import x509
 
-    from tlsagen import material
     from tlsagen.check import Target, check_chain
-    from tlsagen.records import host_name
-    from tlsagen.text import escaped
-    from tlsagen.verify import reference_names
+    from tlsagen.core import material
+    from tlsagen.core.records import host_name
+    from tlsagen.core.text import escaped
+    from tlsagen.core.verify import reference_names
 
     found = material.read_source(str(path))
     if not found.chain:
@@ -266,8 +267,8 @@ def _given_record(text: str) -> TLSAData | Malformed:
     """A --tlsa record as DNS could hold it: one tlsagen would not write (a digest of the wrong
     length, undefined fields) is matched as a sender would (and found unusable); text that is not
     `U S M HEX` is Malformed, reported unusable like such a record in DNS."""
-    from tlsagen.records import Malformed
-    from tlsagen.tlsa import TLSAData
+    from tlsagen.core.records import Malformed
+    from tlsagen.core.tlsa import TLSAData
 
     try:
         return TLSAData.from_text(text, check=False)

@@ -10,18 +10,18 @@ from typing import Annotated
 
 import typer
 
-from tlsagen import formats
 from tlsagen.config_values import PASSWORD_ENV
+from tlsagen.core import formats
+from tlsagen.core.records import Owner, host_name
+from tlsagen.core.tlsa import DEFAULT_PARAMS, Params, compute
 from tlsagen.errors import UnsafeError, UsageError
-from tlsagen.records import Owner, host_name
-from tlsagen.tlsa import DEFAULT_PARAMS, Params, compute
 
 log = logging.getLogger("tlsagen")
 
 
 def read_password(password_file: Path | None) -> bytes | None:
     """The key password from --password-file or TLSAGEN_KEY_PASSWORD (never from argv)."""
-    from tlsagen import material
+    from tlsagen.core import material
 
     if password_file is not None:
         data = material.read_bytes(password_file, str(password_file))
@@ -64,7 +64,10 @@ def generate(
     ] = False,
 ) -> None:
     """Print TLSA records for certificates or keys (offline)."""
-    from tlsagen import material, policy  # cryptography: only this command needs it
+    from tlsagen.core import (
+        material,
+        policy,  # cryptography: only this command needs it
+    )
 
     if fmt not in formats.FORMATS:
         raise UsageError(f"--format {fmt}: use one of {', '.join(formats.FORMATS)}")

@@ -35,8 +35,8 @@ def hook(
     ] = 300.0,
 ) -> None:
     """Run from an ACME client's hook script: publish (and stage) a renewed certificate."""
-    from tlsagen import hooks
     from tlsagen.cli.publish import run_renewal
+    from tlsagen.rollover import hooks
 
     if client not in CLIENTS:
         raise UsageError(

@@ -282,7 +282,7 @@ def init(
 
     Nothing is overwritten: if any of the four files exists, nothing is written (exit 3).
     """
-    from tlsagen.records import Owner
+    from tlsagen.core.records import Owner
 
     if provider not in PROVIDERS:
         raise UsageError(f"--provider {provider}: use one of {', '.join(PROVIDERS)}")

@@ -11,15 +11,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tlsagen.core.text import escaped
+from tlsagen.core.tlsa import TLSAData
+from tlsagen.core.verify import unusable
 from tlsagen.engine import OwnerPlan, Plan, PublishResult, RolloverResult, ServerReport
-from tlsagen.rollover import Gate
-from tlsagen.text import escaped
-from tlsagen.tlsa import TLSAData
-from tlsagen.verify import unusable
+from tlsagen.rollover.planner import Gate
 
 if TYPE_CHECKING:
     from tlsagen.check import HostReport, Live, Problem, Report
-    from tlsagen.lookup import Answer, ServerView
+    from tlsagen.net.lookup import Answer, ServerView
 
 SCHEMA = 1
 

@@ -28,9 +28,10 @@ def plan(
     ] = "text",
 ) -> None:
     """Show each owner's desired and published TLSA records and the changes pending."""
-    from tlsagen import engine, state
+    from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
+    from tlsagen.rollover import state
 
     if fmt not in output.PLAN_FORMATS:
         raise UsageError(f"--format {fmt}: use one of {', '.join(output.PLAN_FORMATS)}")

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from tlsagen.config import Config
     from tlsagen.engine import PublishResult
-    from tlsagen.hooks import Renewal
     from tlsagen.provider import Provider
+    from tlsagen.rollover.hooks import Renewal
 
 log = logging.getLogger("tlsagen")
 
@@ -59,10 +59,11 @@ def publish(
     As a certbot deploy hook (RENEWED_LINEAGE) or acme.sh reload command, it acts on the services
     using the renewed certificate only.
     """
-    from tlsagen import engine, hooks, state
+    from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
     from tlsagen.cli.rollover import raise_if_lagging
+    from tlsagen.rollover import hooks, state
 
     renewal = hooks.from_environment(os.environ)
     if renewal is not None and not dry_run:

@@ -51,9 +51,10 @@ def status(
     service: ServiceArgument = None, config: ConfigOption = None, as_json: JsonOption = False
 ) -> None:
     """Show each service's key slots, what DNS holds, and which gate is pending until when."""
-    from tlsagen import engine, state
+    from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
+    from tlsagen.rollover import state
 
     with output.kept_warnings() as logged:  # a provider's warnings belong in --json too
         loaded, providers = open_config(config)
@@ -82,9 +83,10 @@ def start(
 
     Not for a certbot lineage: certbot never uses a standing next key (exit 2).
     """
-    from tlsagen import engine, hooks, state
+    from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
+    from tlsagen.rollover import hooks, state
 
     loaded, providers = open_config(config)
     lineage = hooks.certbot_lineage(engine.service_named(loaded, service))

@@ -10,9 +10,9 @@ import pytest
 
 from tests.emulators.cloudflare import CloudflareEmulator
 from tests.emulators.fixtures import TOKEN_ENV
+from tlsagen.core.records import Change, ChangeSet, Malformed, Owner, rrset
 from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, rrset
 from tlsagen.testing import record
 from tlsagen_cloudflare.provider import Record, batch, parse, split, tlsa_data
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.emulators.cloudflare import CloudflareEmulator
-from tlsagen.records import Owner, RRset
+from tlsagen.core.records import Owner, RRset
 from tlsagen.testing import Harness, ProviderContract
 from tlsagen_cloudflare.provider import tlsa_data
 

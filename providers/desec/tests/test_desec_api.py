@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from tests.emulators.desec import DesecEmulator
+from tlsagen.core.records import Change, ChangeSet, Malformed, Owner, rrset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, rrset
 from tlsagen.testing import record
-from tlsagen.tlsa import TLSAData
 from tlsagen_desec.provider import parse, stored
 
 MX1 = Owner("_25._tcp.mx1.example.com.")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.emulators.desec import DesecEmulator
-from tlsagen.records import Owner, RRset
+from tlsagen.core.records import Owner, RRset
 from tlsagen.testing import Harness, ProviderContract
 
 

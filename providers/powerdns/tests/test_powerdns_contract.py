@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from tests.testbed.powerdns import PowerDns, write_tlsa
-from tlsagen.records import Owner, RRset
+from tlsagen.core.records import Owner, RRset
 from tlsagen.testing import Harness, ProviderContract
 from tlsagen_powerdns.provider import PowerDnsProvider
 

@@ -21,12 +21,12 @@ from tests.testbed.model import DnsLab
 from tests.testbed.postfix import PostfixLab
 from tests.testbed.powerdns import PowerDns, admin
 from tests.testbed.probe import query
-from tlsagen import dns as tdns
-from tlsagen import material
 from tlsagen.cli.app import main
+from tlsagen.core import material
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import Params, compute
+from tlsagen.net import dns as tdns
 from tlsagen.provider import Endpoint
-from tlsagen.records import Owner
-from tlsagen.tlsa import Params, compute
 
 pytestmark = pytest.mark.servers
 KEY_ENV = "TLSAGEN_TEST_PDNS_KEY"

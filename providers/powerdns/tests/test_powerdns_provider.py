@@ -13,11 +13,11 @@ import pytest
 
 import tlsagen_powerdns.api
 from tests.testbed.powerdns import PowerDns, admin, delete_raw, insert_raw, write_tlsa
+from tlsagen.core.records import Change, ChangeSet, Malformed, Owner, RRset, rrset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import Endpoint
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, RRset, rrset
 from tlsagen.testing import record
-from tlsagen.tlsa import TLSAData
 from tlsagen_powerdns.api import Api
 from tlsagen_powerdns.provider import DISABLED, NOT_TLSA, PowerDnsProvider, _rrset
 

@@ -20,11 +20,11 @@ import pytest
 from tests.testbed import DnsLab, Zone, nsupdate, pause
 from tests.testbed.faulty import RCODE, FaultyDns, Rule
 from tests.testbed.knot import knotc_replace
+from tlsagen.core.records import Change, ChangeSet, Owner, RRset, rrset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError, ProviderError
 from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen.records import Change, ChangeSet, Owner, RRset, rrset
 from tlsagen.testing import Harness, ProviderContract, record
-from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136 import create, provider, transport
 from tlsagen_rfc2136.provider import Rfc2136Provider
 from tlsagen_rfc2136.wire import split

@@ -10,10 +10,10 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from tlsagen.core.records import Change, Malformed, Owner, RRset, rrset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ProviderError
-from tlsagen.records import Change, Malformed, Owner, RRset, rrset
 from tlsagen.testing import record
-from tlsagen.tlsa import TLSAData
 from tlsagen_rfc2136.keys import TsigKey
 from tlsagen_rfc2136.wire import MAX_MESSAGE, build_update, rrset_at, split, wire_size
 
@@ -165,7 +165,7 @@ def test_a_malformed_record_without_its_octets_names_the_owner() -> None:
 
 
 def test_rrset_at_keeps_records_dnspython_refuses() -> None:
-    """A reply read by tlsagen.dns.from_wire holds them as generic rdata of type TLSA."""
+    """A reply read by tlsagen.net.dns.from_wire holds them as generic rdata of type TLSA."""
     name = owner(1)
     generic = dns.rrset.from_rdata(
         name.name,

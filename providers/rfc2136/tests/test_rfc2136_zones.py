@@ -14,8 +14,8 @@ import pytest
 from tests.testbed.bind import make_tsig_key, start_zones_primary
 from tests.testbed.lab import child_zone_text
 from tests.testbed.ports import free_port
+from tlsagen.core.records import Owner
 from tlsagen.provider import ProviderSettings
-from tlsagen.records import Owner
 from tlsagen_rfc2136 import create, transfer
 from tlsagen_rfc2136.provider import AXFR_MIN_OWNERS, Rfc2136Provider
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tlsagen import material
 from tlsagen.cli.app import main
-from tlsagen.tlsa import Params, compute
+from tlsagen.core import material
+from tlsagen.core.tlsa import Params, compute
 
 EXAMPLE = Path(__file__).parents[3] / "docs/examples/mx.example.com/fullchain.pem"
 NEXT_KEY = Path(__file__).parents[3] / "docs/examples/next.key"

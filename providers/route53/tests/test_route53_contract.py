@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tlsagen.records import Owner, RRset
+from tlsagen.core.records import Owner, RRset
 from tlsagen.testing import Harness, ProviderContract
 
 

@@ -16,8 +16,8 @@ import botocore.retries.bucket
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from tlsagen.core.records import Change, ChangeSet, Owner, RRset, rrset
 from tlsagen.errors import ConflictError, InputError, ProviderError
-from tlsagen.records import Change, ChangeSet, Owner, RRset, rrset
 from tlsagen.testing import record
 from tlsagen_route53.aws import IAM_ACTIONS, NO_CREDENTIALS
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from tlsagen.core.records import Change, ChangeSet, Malformed, Owner, rrset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, rrset
 from tlsagen.testing import record
-from tlsagen.tlsa import TLSAData
 from tlsagen_route53.batches import MAX_CHARS, MAX_RECORDS
 from tlsagen_route53.provider import dns_name
 

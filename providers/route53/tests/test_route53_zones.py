@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from tlsagen.core.records import Change, ChangeSet, Owner, rrset
 from tlsagen.errors import InputError, ProviderError
-from tlsagen.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
 
 MX = Owner.for_service("mx.example.com", 25)

@@ -12,7 +12,7 @@ import dns.rrset
 
 from tests.testbed.bind import start_named
 from tests.testbed.ports import free_port
-from tlsagen.records import Change, ChangeSet, Owner, rrset
+from tlsagen.core.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
 from tlsagen_zonefile.provider import ZonefileProvider
 

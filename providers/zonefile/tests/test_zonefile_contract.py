@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tlsagen.records import Change, ChangeSet, Owner, RRset
+from tlsagen.core.records import Change, ChangeSet, Owner, RRset
 from tlsagen.testing import Harness, ProviderContract
 from tlsagen_zonefile.provider import ZonefileProvider
 

@@ -16,8 +16,8 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from tlsagen.records import Change, ChangeSet, Owner, RRset, rrset
-from tlsagen.tlsa import TLSAData
+from tlsagen.core.records import Change, ChangeSet, Owner, RRset, rrset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen_zonefile.provider import ZonefileProvider
 
 GOLDEN = Path(__file__).parent / "golden"

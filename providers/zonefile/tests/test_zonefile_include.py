@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tlsagen.cli.app import main
+from tlsagen.core.records import Owner
 from tlsagen.errors import InputError
-from tlsagen.records import Owner
 from tlsagen.testing import record
 from tlsagen_zonefile.provider import ZonefileProvider
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tlsagen.core.records import Change, ChangeSet, Owner, rrset
 from tlsagen.errors import ConflictError, InputError, ProviderError
 from tlsagen.provider import ProviderSettings, load
-from tlsagen.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
 from tlsagen_zonefile.provider import ZonefileProvider
 

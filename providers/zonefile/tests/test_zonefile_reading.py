@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tlsagen.core.records import Owner, RRset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ProviderError
-from tlsagen.records import Owner, RRset
 from tlsagen.testing import record
-from tlsagen.tlsa import TLSAData
 from tlsagen_zonefile.provider import ZonefileProvider
 
 HEAD = "$ORIGIN example.test.\n@ IN SOA ns1 hm ( 1 2 3 4\n 300 ) ; minimum\n"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tlsagen.core.records import Change, ChangeSet, Malformed, Owner, rrset
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError
-from tlsagen.records import Change, ChangeSet, Malformed, Owner, rrset
 from tlsagen.testing import record
-from tlsagen.tlsa import TLSAData
 from tlsagen_zonefile.provider import ZonefileProvider
 
 ZONE = "example.test."

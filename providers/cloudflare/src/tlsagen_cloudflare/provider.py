@@ -5,7 +5,7 @@ The API v4 has no conditional write. `apply` reads the owners first and refuses 
 Cloudflare runs in one database transaction (all or nothing). The batch deletes records by id,
 so a record another writer deleted in the meantime makes the whole batch fail; a record another
 writer added in the meantime does not, and the read-back after the write reports it (exit 5).
-See tlsagen.webapi.compare_and_swap and docs/providers/cloudflare.md.
+See tlsagen.net.webapi.compare_and_swap and docs/providers/cloudflare.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ deSEC has no conditional write. `apply` checks every TTL against the minimum deS
 (ConflictError) before it sends anything, sends one PATCH /domains/{zone}/rrsets/ (atomic: every
 RRset or none), and reads back. A write by another client that lands between that read and the
 PATCH (one round trip) is overwritten; one that lands right after it is reported (exit 5). See
-tlsagen.webapi.compare_and_swap and docs/providers/desec.md.
+tlsagen.net.webapi.compare_and_swap and docs/providers/desec.md.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def _skip_name(wire: bytes, offset: int) -> int:
 
 def _rdata(rdtype: int, wire: bytes, offset: int, length: int) -> dns.rdata.Rdata:
     """The record's rdata. TLSA's as generic rdata, its octets as sent: `to_rrset` reads those
-    (and so takes a record dnspython refuses, as `tlsagen.dns.from_wire` keeps it)."""
+    (and so takes a record dnspython refuses, as `tlsagen.net.dns.from_wire` keeps it)."""
     if rdtype == dns.rdatatype.TLSA:
         data = wire[offset : offset + length]
         return dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.TLSA, data)

@@ -28,10 +28,10 @@ import dns.rdatatype
 import dns.rrset
 import dns.wire
 
-from tlsagen.endpoint import Endpoint
+from tlsagen.core.endpoint import Endpoint
+from tlsagen.core.records import Malformed, Owner, RRset, generic_octets
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ProviderError
-from tlsagen.records import Malformed, Owner, RRset, generic_octets
-from tlsagen.tlsa import TLSAData
 
 _SECTIONS = (
     dns.message.MessageSection.ANSWER,

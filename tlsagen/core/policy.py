@@ -7,8 +7,8 @@ from datetime import datetime
 
 from cryptography import x509
 
-from tlsagen.material import Material
-from tlsagen.tlsa import Params
+from tlsagen.core.material import Material
+from tlsagen.core.tlsa import Params
 
 MAX_RRSET_RECORDS = 8
 SMTP_PORTS = (25,)

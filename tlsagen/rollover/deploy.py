@@ -25,9 +25,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlsagen import material
 from tlsagen.config import Deploy, Service
 from tlsagen.config_values import child_environment, refuse_same_file
+from tlsagen.core import material
 from tlsagen.errors import DeployError, InputError
 from tlsagen.files import sync_directory, write_atomic
 

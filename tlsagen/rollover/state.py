@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from tlsagen.config_values import MAX_INT, refuse_shared_directories
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError, InputError, TlsagenError
 from tlsagen.files import write_atomic
-from tlsagen.rollover import Live, Memory, Published
-from tlsagen.tlsa import TLSAData
+from tlsagen.rollover.planner import Live, Memory, Published
 
 VERSION = 1
 ROOT_PATH = Path("/var/lib/tlsagen/state.json")

@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from tlsagen.text import escaped
+from tlsagen.core.text import escaped
 
 MAX_LINE = 4096  # bytes in one line of a reply (RFC 5321 §4.5.3.1.5 allows 512)
 MAX_LINES = 100  # lines in one reply

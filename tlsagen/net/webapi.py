@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tlsagen.config_values import check_keys, get_float, get_str, get_str_list, read_secret
-from tlsagen.endpoint import Endpoint, parse_endpoint
+from tlsagen.core.endpoint import Endpoint, parse_endpoint
+from tlsagen.core.records import Change, ChangeSet, Owner, RRset, already_applied
 from tlsagen.errors import ConflictError, InputError, ProviderError
-from tlsagen.records import Change, ChangeSet, Owner, RRset, already_applied
 from tlsagen.registry import ProviderSettings
 
 ATTEMPTS = 5  # tries of one request in all

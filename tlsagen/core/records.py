@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError, ProviderError, UsageError
-from tlsagen.tlsa import TLSAData
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 _LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")  # fullmatch: `$` would allow a "\n"

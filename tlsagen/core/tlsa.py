@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tlsagen.errors import InputError, TlsagenError, UsageError
 
 if TYPE_CHECKING:  # the value types import no cryptography: only compute() needs material
-    from tlsagen.material import Material
+    from tlsagen.core.material import Material
 
 
 class Usage(IntEnum):
@@ -179,7 +179,7 @@ def compute(material: Material, params: Params, ta: str | None = None) -> TLSADa
         raise UsageError(f"usage {params.usage} is not defined (use 0-3)")
     if params.selector > 1:
         raise UsageError(f"selector {params.selector} is not defined (use 0 or 1)")
-    from tlsagen.material import spki_of_certificate
+    from tlsagen.core.material import spki_of_certificate
 
     cert: bytes | None
     if params.usage in (Usage.PKIX_TA, Usage.DANE_TA):

@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tlsagen.records import Owner
-from tlsagen.tlsa import TLSAData
+from tlsagen.core.records import Owner
+from tlsagen.core.tlsa import TLSAData
 
 FORMATS = ("zone", "json", "nsupdate", "generic", "octodns", "dnscontrol")
 JSON_SCHEMA = 1

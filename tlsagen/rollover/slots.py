@@ -22,15 +22,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tlsagen import deploy, hooks, material, policy, rollover
 from tlsagen.config import Service
 from tlsagen.config_values import refuse_shared_directories
+from tlsagen.core import material, policy
+from tlsagen.core.tlsa import Params, TLSAData, compute
 from tlsagen.errors import InputError, ProviderError, TlsagenError
 from tlsagen.provider import Endpoint
-from tlsagen.tlsa import Params, TLSAData, compute
+from tlsagen.rollover import deploy, hooks, planner
 
 if TYPE_CHECKING:
-    from tlsagen import lookup
+    from tlsagen.net import lookup
 
 PROBE_TIMEOUT = 10.0  # the whole probe of a service: its every address, every handshake
 PROBE_WORKERS = 8
@@ -78,8 +79,8 @@ def read_file(service: Service, setting: str, source: str) -> material.Material:
         raise InputError(f"service {service.name} {setting}: {exc}") from None
 
 
-def key(found: material.Material, params: Sequence[Params]) -> rollover.Key:
-    return rollover.Key(key_id(found), found.source, records(found, params))
+def key(found: material.Material, params: Sequence[Params]) -> planner.Key:
+    return planner.Key(key_id(found), found.source, records(found, params))
 
 
 def next_sources(service: Service, generated: Path | None) -> tuple[list[str], list[str]]:
@@ -153,7 +154,7 @@ def read(
 def _addresses(host: str, asking: lookup.Resolver) -> list[str]:
     """The addresses of `host`; ProviderError when the resolver gave no usable answer (a
     timeout, SERVFAIL or a bogus answer is not "no address")."""
-    from tlsagen import lookup
+    from tlsagen.net import lookup
 
     found = []
     for rdtype in ("A", "AAAA"):
@@ -174,7 +175,7 @@ def probe_service(
 
     None when no owner's host has an address (nothing can connect to it, so the files count).
     """
-    from tlsagen import lookup, probe
+    from tlsagen.net import lookup, probe
 
     deadline = time.monotonic() + PROBE_TIMEOUT  # it may run under the state lock
     targets = []

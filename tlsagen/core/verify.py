@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from tlsagen.core.material import spki_of_certificate
+from tlsagen.core.text import escaped
+from tlsagen.core.tlsa import MatchingType, Selector, TLSAData, Usage, digest
 from tlsagen.errors import UsageError
-from tlsagen.material import spki_of_certificate
-from tlsagen.text import escaped
-from tlsagen.tlsa import MatchingType, Selector, TLSAData, Usage, digest
 
 MATCH = "match"
 NO_MATCH = "no match"

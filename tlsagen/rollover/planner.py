@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tlsagen.tlsa import DEFAULT_PARAMS, TLSAData
+from tlsagen.core.tlsa import DEFAULT_PARAMS, TLSAData
 
 MIN_MARGIN = 60.0  # seconds added to the deploy wait, at least ...
 MARGIN_FRACTION = 0.1  # ... and at least this fraction of 2 x TTL

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlsagen.config import Service
+from tlsagen.core.material import SUPPORTED_CURVES
 from tlsagen.errors import UsageError
-from tlsagen.material import SUPPORTED_CURVES
 
 CERTBOT, DEHYDRATED, ACMESH = "certbot", "dehydrated", "acme.sh"
 ACMESH_VARIABLES = ("CERT_PATH", "CERT_KEY_PATH", "CA_CERT_PATH", "CERT_FULLCHAIN_PATH")

@@ -1,0 +1,1 @@
+"""Values and pure computation: TLSA data, records, key material, DANE matching, renderings."""

@@ -1,0 +1,1 @@
+"""The network edges: DNS queries, validating lookups, TLS probes, JSON web APIs."""
