@@ -344,11 +344,11 @@ def test_records_are_named_by_the_keys_configuration_and_state_know(tmp_path: Pa
     later = compute(following, Params(3, 1, 1))
     former = TLSAData(3, 1, 1, bytes(32))
     memory = Memory(
-        managed=True,
+        started=True,
         published={later: Published(NOW - timedelta(hours=2), 60), former: Published(NOW, 60)},
-        live=Live("ab" * 32, NOW - timedelta(seconds=30)),
+        live=Live(frozenset({"ab" * 32}), NOW - timedelta(seconds=30)),
     )
-    keys = Keys((current,), None, (following,), memory, 60, managed=True)
+    keys = Keys((current,), None, (following,), memory, 60, under_rollover=True)
     assert record_notes(later, keys) == (
         NOTE,
         f"3 1 1 {later.data.hex()[:16]}…: next key ({following.source}), published 2 h ago",
@@ -358,7 +358,7 @@ def test_records_are_named_by_the_keys_configuration_and_state_know(tmp_path: Pa
         NOTE,
         "retiring (a former key), removal due at 2026-12-03 12:00:30 UTC",
     )
-    unmanaged = Keys((current,), None, (), memory, 60, managed=False)
+    unmanaged = Keys((current,), None, (), memory, 60, under_rollover=False)
     assert record_notes(former, unmanaged)[0] == WARNING
     assert "stale?" in record_notes(TLSAData(3, 1, 1, b"\1" * 32), keys)[1]
     assert record_notes(former, None)[0] == NOTE  # no configuration: perhaps a next key

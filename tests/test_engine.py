@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tlsagen import config, engine
+from tlsagen import config, engine, plans
 from tlsagen.core import material
 from tlsagen.core.records import Owner, RRset, rrset
 from tlsagen.core.tlsa import Params, TLSAData, compute
 from tlsagen.errors import ConflictError, UnsafeError
+from tlsagen.net import dns
 from tlsagen.provider import Endpoint
 from tlsagen.testing import MemoryProvider, record
 
@@ -169,7 +170,7 @@ def serve(
     def tlsa_answer(server: Endpoint, owner: Owner) -> tuple[RRset | None, str]:
         return answers[min(len(pauses), len(answers) - 1)].get(owner), "NOERROR"
 
-    monkeypatch.setattr(engine.dns, "tlsa_answer", tlsa_answer)
+    monkeypatch.setattr(dns, "tlsa_answer", tlsa_answer)
     return pauses, pauses.append
 
 
@@ -234,9 +235,9 @@ def test_a_server_is_asked_about_an_owner_until_it_serves_it_and_not_after(
         nonlocal rounds
         rounds += 1
 
-    monkeypatch.setattr(engine.dns, "tlsa_answer", tlsa_answer)
-    monkeypatch.setattr(engine.dns, "soa_serial", lambda server, zone: 7)
+    monkeypatch.setattr(dns, "tlsa_answer", tlsa_answer)
+    monkeypatch.setattr(dns, "soa_serial", lambda server, zone: 7)
     reports = engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=sleep)
-    assert all(report.state == engine.SERVING for report in reports) and len(reports) == 2
+    assert all(report.state == plans.SERVING for report in reports) and len(reports) == 2
     secondary, second = Endpoint("192.0.2.2", 53), plan.owners[1].owner
     assert Counter(asked) == Counter({(secondary, first): 1, (secondary, second): 2})

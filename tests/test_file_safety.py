@@ -54,7 +54,7 @@ def test_the_state_and_its_lock_are_0600_in_a_0700_directory(
 ) -> None:
     path = tmp_path / "state" / "state.json"
     with state.locked(path) as held:
-        held.put("mail", Memory(managed=True))
+        held.remember({"mail": Memory(started=True)})
     assert mode(path) == 0o600 and mode(path.with_name("state.json.lock")) == 0o600
     assert mode(path.parent) == 0o700
 
@@ -128,7 +128,7 @@ def test_a_link_planted_as_the_state_file_is_replaced_not_followed(tmp_path: Pat
     victim = tmp_path / "victim"
     victim.write_text("precious")
     path.symlink_to(victim)
-    state.save(path, {"mail": Memory(managed=True)})
+    state.save(path, {"mail": Memory(started=True)})
     assert victim.read_text() == "precious" and not path.is_symlink()
 
 
@@ -305,7 +305,7 @@ def test_a_state_file_in_a_directory_others_may_write_to_is_refused(
 ) -> None:
     config = site_without_next_key(tmp_path)
     path = tmp_path / "state" / "state.json"
-    state.save(path, {"mail": Memory(managed=True)})
+    state.save(path, {"mail": Memory(started=True)})
     make_shared(path.parent, how)
     before = path.read_bytes()
     for command in (["plan"], ["rollover", "status"], ["rollover", "advance"]):

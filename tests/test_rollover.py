@@ -21,7 +21,7 @@ def ago(seconds: float) -> datetime:
 
 def long_ago(*keys: Key) -> Memory:
     published = {r: Published(ago(86400), 300) for k in keys for r in k.records}
-    return Memory(published=published, live=Live(OLD.id, ago(86400)), ttl=300)
+    return Memory(published=published, live=Live(frozenset({OLD.id}), ago(86400)), ttl=300)
 
 
 def view(**changes: object) -> View:
@@ -32,7 +32,7 @@ def view(**changes: object) -> View:
         "held": OLD.records,
         "held_ttl": 300,
         "served": OLD.records,
-        "managed": True,
+        "under_rollover": True,
     }
     base.update(changes)
     return View(**base)  # type: ignore[arg-type]
@@ -102,7 +102,7 @@ def test_the_margin_is_a_tenth_of_long_waits_or_the_configured_one() -> None:
 
 def test_a_retiring_record_stays_until_the_new_key_was_live_for_a_ttl() -> None:
     memory = long_ago(OLD, NEW)
-    switched = Memory(published=memory.published, live=Live(NEW.id, ago(100)), ttl=300)
+    switched = Memory(published=memory.published, live=Live(frozenset({NEW.id}), ago(100)), ttl=300)
     held = OLD.records | NEW.records
     seen = {"current": (NEW,), "live": frozenset({NEW.id}), "held": held, "served": held}
     plan = planner.plan(view(**seen), switched, NOW)
@@ -126,7 +126,7 @@ def test_without_a_settled_live_key_nothing_retires() -> None:
 
 def test_services_not_under_rollover_mirror_the_configuration() -> None:
     held = OLD.records | {JUNK}
-    plan = planner.plan(view(managed=False, held=held, served=held), Memory(), NOW)
+    plan = planner.plan(view(under_rollover=False, held=held, served=held), Memory(), NOW)
     assert plan.steps == () and set(plan.records) == OLD.records  # JUNK goes, as before
 
 
@@ -196,5 +196,5 @@ def test_gates_that_wait_for_a_clock_are_not_refusals() -> None:
     silent = planner.deploy_gate(NEW, memory, NOW, None, ("192.0.2.1:53",))
     assert silent.refused and "no usable answer from 192.0.2.1:53" in silent.reason
     assert planner.retire_gate(Memory(), 300, NOW).refused
-    retire = planner.retire_gate(Memory(live=Live(NEW.id, ago(10))), 300, NOW)
+    retire = planner.retire_gate(Memory(live=Live(frozenset({NEW.id}), ago(10))), 300, NOW)
     assert not retire.refused and retire.opens == ago(10) + timedelta(seconds=300)

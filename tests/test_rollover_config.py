@@ -94,7 +94,7 @@ def acme(tmp_path: Path) -> CertDir:
 def start(tmp_path: Path, loaded: config.Config, key_type: str | None = None) -> engine.NextKey:
     with state.locked(engine.state_path(loaded)) as held:
         found = engine.ensure_next_key(loaded, held, "mail", key_type, NOW)
-        assert held.get("mail").managed
+        assert held.get("mail").started
     return found
 
 

@@ -20,6 +20,7 @@ from tlsagen.core import material
 from tlsagen.core.records import Owner, rrset
 from tlsagen.core.tlsa import Params, compute
 from tlsagen.errors import DeployError
+from tlsagen.plans import RunResult
 from tlsagen.rollover import deploy, state
 from tlsagen.testing import MemoryProvider, record
 
@@ -90,16 +91,13 @@ class Site:
         )
         return config.load(path)
 
-    def advance(self, **options: object) -> engine.RolloverResult:
-        loaded = self.load()
-        with state.locked(self.state_path) as held:
-            return engine.advance(
-                loaded,
-                {"mem": self.provider},
-                held,
-                self.clock,
-                **options,  # type: ignore[arg-type]
-            )
+    def advance(self, **options: object) -> RunResult:
+        return engine.advance(
+            self.load(),
+            {"mem": self.provider},
+            clock=self.clock,
+            **options,  # type: ignore[arg-type]
+        )
 
     def dns(self) -> set[str]:
         held = self.provider.data.get(OWNER)
@@ -132,7 +130,7 @@ def site(tmp_path: Path) -> Site:
     return found
 
 
-def settle(site: Site) -> engine.RolloverResult:
+def settle(site: Site) -> RunResult:
     """The first install, once the current key has been published long enough."""
     site.advance()
     site.clock.wait(GATE)

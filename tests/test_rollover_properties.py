@@ -113,7 +113,7 @@ class World:
             held=latest.records,
             held_ttl=max(self.current(s).ttl for s in range(SERVERS)),
             served=everywhere,
-            managed=True,
+            under_rollover=True,
         )
         plan = planner.plan(view, self.memory, self.time, MARGIN)
         self.memory = plan.memory

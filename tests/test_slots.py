@@ -51,7 +51,7 @@ def load(tmp_path: Path, resolver: str) -> config.Config:
 
 
 def plan(loaded: config.Config) -> engine.Plan:
-    memories = {"mail": planner.Memory(managed=True)}
+    memories = {"mail": planner.Memory(started=True)}
     return engine.make_plan(loaded, {"mem": MemoryProvider()}, NOW, memories)
 
 

@@ -18,9 +18,9 @@ from tlsagen.testing import record
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 MEMORY = Memory(
-    managed=True,
+    started=True,
     published={record("a"): Published(NOW, 300), record("b", "3 1 2"): Published(NOW, 60)},
-    live=Live("ab" * 32, NOW),
+    live=Live(frozenset({"ab" * 32}), NOW),
     ttl=3600,
     ttl_until=NOW,
 )
@@ -94,13 +94,13 @@ def test_default_path_for_root_and_users(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_put_writes_only_changes(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     with state.locked(path) as held:
-        held.put("mail", MEMORY)
+        held.remember({"mail": MEMORY})
         written = path.stat().st_mtime_ns
         time.sleep(0.01)
-        held.put("mail", MEMORY)
+        held.remember({"mail": MEMORY})
         assert path.stat().st_mtime_ns == written
     reading = state.StateFile(path, writable=False)
-    reading.put("mail", Memory())
+    reading.remember({"mail": Memory()})
     assert state.load(path) == {"mail": MEMORY}
 
 

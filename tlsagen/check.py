@@ -94,7 +94,7 @@ class Keys:
     nexts: tuple[Material, ...] = ()
     memory: Memory | None = None  # what the state file remembers of the service
     ttl: int = 0  # the configured TTL
-    managed: bool = False  # under rollover: publish retires former keys' records after a gate
+    under_rollover: bool = False  # publish retires former keys' records after a gate
 
 
 @dataclass(frozen=True)
@@ -673,7 +673,7 @@ def _unexplained(record: TLSAData, host: HostReport, now: datetime) -> tuple[str
         source = matches_key(record, materials)
         if source:
             return NOTE, f"{text}: {role} ({source}){published}"
-    if keys.managed and seen:
+    if keys.under_rollover and seen:
         ttl = max(keys.ttl, host.tlsa.rrset.ttl if host.tlsa and host.tlsa.rrset else 0)
         due = retire_gate(memory, ttl, now).opens
         when = f"at {due:%Y-%m-%d %H:%M:%S} UTC" if due else "once the server presents one key"

@@ -1,110 +1,40 @@
-"""The steps of a run, in order: read key material, read DNS, plan the rollover, diff, gate,
-apply, wait, deploy, remember."""
+"""The stories tlsagen tells, one function each for the command line to call: `preview` (plan,
+`publish --dry-run`, `rollover status`), `publish`, `advance`, `start` and `after_renewal`. Each
+reads key material and DNS, plans the rollover, diffs, gates, applies, waits for every server,
+deploys and remembers, in that order; the steps are the private functions below."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from tlsagen.config import Config, Service
 from tlsagen.core import material, policy
-from tlsagen.core.records import Change, ChangeSet, Owner, RRset, diff, rrset
+from tlsagen.core.endpoint import Endpoint
+from tlsagen.core.records import Owner, RRset, rrset
 from tlsagen.core.tlsa import TLSAData, matches_key
-from tlsagen.errors import ConflictError, ProviderError, TlsagenError, UnsafeError, UsageError
-from tlsagen.net import dns
-from tlsagen.provider import Endpoint, Provider, load
+from tlsagen.errors import TlsagenError, UnsafeError, UsageError
+from tlsagen.net.propagation import Held, Progress, Served, ask_servers, validated, wait_for_servers
+from tlsagen.plans import OwnerPlan, Plan, RunResult, ServicePlan
+from tlsagen.registry import Provider, load
 from tlsagen.rollover import deploy, hooks, keys, planner, slots
-from tlsagen.rollover.state import StateFile, default_path, locked, next_key_path
+from tlsagen.rollover.state import (
+    StateFile,
+    default_path,
+    locked,
+    next_key_path,
+    under_rollover,
+)
+from tlsagen.rollover.state import (
+    load as load_state,
+)
 
 log = logging.getLogger("tlsagen")
-# (owners confirmed on every server, owners to confirm, the servers still waited for)
-Progress = Callable[[int, int, Sequence[str]], None]
-POLL_WORKERS = 16
-
-
-@dataclass(frozen=True)
-class OwnerPlan:
-    """One owner: what DNS holds, what it should hold, and whether changing it is safe."""
-
-    service: str
-    provider: str
-    zone: str
-    desired: RRset
-    current: RRset | None
-    roles: Mapping[TLSAData, str]  # why each desired record is there: "current: FILE"
-    unsafe: str | None = None  # why the change is refused, if it is
-
-    @property
-    def owner(self) -> Owner:
-        return self.desired.owner
-
-    @property
-    def change(self) -> Change | None:
-        changes = diff(
-            {self.owner: self.desired}, {self.owner: self.current} if self.current else {}
-        )
-        return changes[0] if changes else None
-
-
-@dataclass(frozen=True)
-class ServicePlan:
-    """One service's rollover: its slots, steps and gates, and the files a deploy would install."""
-
-    service: Service
-    rollover: planner.Rollover
-    managed: bool  # under rollover: deploy configured, or started by `rollover start` or a hook
-    staged: deploy.Files | None
-
-
-@dataclass(frozen=True)
-class Plan:
-    owners: tuple[OwnerPlan, ...]
-    warnings: tuple[str, ...]
-    services: tuple[ServicePlan, ...] = ()
-
-    @property
-    def pending(self) -> tuple[OwnerPlan, ...]:
-        return tuple(o for o in self.owners if o.change is not None)
-
-    def change_sets(self) -> dict[tuple[str, str], ChangeSet]:
-        """(provider name, zone) -> the changes to apply there."""
-        grouped: dict[tuple[str, str], list[Change]] = defaultdict(list)
-        for item in self.owners:
-            if item.change is not None:
-                grouped[(item.provider, item.zone)].append(item.change)
-        return {key: ChangeSet(key[1], tuple(changes)) for key, changes in grouped.items()}
-
-
-# A server's state at the end of a wait: it serves every planned RRset; it answered an error
-# that waiting will not cure (REFUSED, NOTAUTH, SERVFAIL: it was no longer waited for); it
-# answered but not yet the planned records; its last query went unanswered.
-SERVING, FAILING, BEHIND, SILENT = "serving", "failing", "behind", "silent"
-NEVER_SERVING = ("REFUSED", "NOTAUTH", "SERVFAIL")
-
-
-@dataclass(frozen=True)
-class ServerReport:
-    zone: str
-    server: Endpoint
-    serial: int | None
-    missing: tuple[Owner, ...]  # owners this server did not serve as desired
-    seconds: float
-    state: str  # SERVING, FAILING, BEHIND or SILENT
-    rcode: str | None  # of its last answer (None: it did not answer)
-
-
-@dataclass
-class PublishResult:
-    plan: Plan
-    applied: list[tuple[str, str]] = field(default_factory=list)  # (provider, zone)
-    servers: list[ServerReport] = field(default_factory=list)
 
 
 def open_providers(config: Config, names: Iterable[str]) -> dict[str, Provider]:
@@ -120,9 +50,9 @@ def state_path(config: Config) -> Path:
     return config.state or default_path()
 
 
-def _read_slots(config: Config, service: Service, now: datetime, managed: bool) -> slots.Slots:
+def _read_slots(config: Config, service: Service, now: datetime, probing: bool) -> slots.Slots:
     generated = next_key_path(state_path(config), service.name)
-    return slots.read(service, now, generated, config.resolver, probing=managed)
+    return slots.read(service, now, generated, config.resolver, probing=probing)
 
 
 def _unsafe_reason(
@@ -145,9 +75,6 @@ def _unsafe_reason(
     return None
 
 
-Held = dict[Owner, tuple[str, str, RRset | None]]  # owner -> (provider, zone, what DNS holds)
-
-
 def _read_dns(providers: Mapping[str, Provider], services: Sequence[Service]) -> Held:
     """What DNS holds for every owner of `services`, read zone by zone through its provider."""
     held: Held = {}
@@ -165,81 +92,6 @@ def _read_dns(providers: Mapping[str, Provider], services: Sequence[Service]) ->
     return held
 
 
-@dataclass
-class _Served:
-    """What every authoritative server serves at each owner, the largest TTL one serves, and
-    the servers that did not answer, or answered an error (with its rcode)."""
-
-    records: dict[Owner, frozenset[TLSAData]] = field(default_factory=dict)
-    ttl: dict[Owner, int] = field(default_factory=dict)
-    silent: set[str] = field(default_factory=set)
-
-    def add(self, owner: Owner, found: RRset | None) -> None:
-        records = found.records if found else frozenset()
-        before = self.records.get(owner)
-        self.records[owner] = records if before is None else before & records
-        if found is not None:
-            self.ttl[owner] = max(self.ttl.get(owner, 0), found.ttl)
-
-
-def _ask_servers(
-    providers: Mapping[str, Provider], held: Held, owners: Collection[Owner]
-) -> _Served:
-    """Ask every authoritative server what it serves at each owner.
-
-    A provider that lists no servers (its `apply` waits until the change is live) serves what
-    it holds.
-    """
-    served = _Served()
-    jobs: list[tuple[Endpoint, Owner]] = []
-    for owner in owners:
-        name, zone, found = held[owner]
-        servers = providers[name].servers(zone)
-        if not servers:
-            served.add(owner, found)
-        jobs += [(server, owner) for server in servers]
-
-    def ask(job: tuple[Endpoint, Owner]) -> RRset | ProviderError | None:
-        try:
-            return dns.tlsa_at(*job)
-        except ProviderError as exc:
-            return exc
-
-    with ThreadPoolExecutor(POLL_WORKERS) as pool:
-        for (server, owner), answer in zip(jobs, pool.map(ask, jobs), strict=True):
-            if isinstance(answer, dns.AnswerError):
-                served.silent.add(f"{server} ({answer.rcode})")
-            elif isinstance(answer, ProviderError):
-                served.silent.add(str(server))
-            else:
-                served.add(owner, answer)
-    return served
-
-
-def _validated(
-    resolver: Endpoint, owners: Sequence[Owner]
-) -> tuple[frozenset[TLSAData], str, bool]:
-    """The records `resolver` returns as DNSSEC-secure at every owner, why others are not, and
-    whether it answered an owner as other than secure."""
-    from tlsagen.net import lookup  # dnspython's DNSSEC modules: only for a deploy to gate
-
-    asker = lookup.Resolver(resolver, timeout=5.0)
-    with ThreadPoolExecutor(POLL_WORKERS) as pool:
-        answers = list(pool.map(lambda owner: asker.query(owner.name, "TLSA"), owners))
-    secure: frozenset[TLSAData] | None = None
-    problems = []
-    for owner, answer in zip(owners, answers, strict=True):
-        found: frozenset[TLSAData] = frozenset()
-        if answer.status != lookup.SECURE:
-            detail = f": {answer.detail}" if answer.detail else ""
-            problems.append(f"{owner} is {answer.status}{detail}")
-        elif answer.rrset is not None:
-            found = dns.to_rrset(owner, answer.rrset).records
-        secure = found if secure is None else secure & found
-    why = "; ".join(problems) or f"{resolver} does not serve them yet; it may hold an older RRset"
-    return secure or frozenset(), why, bool(problems)
-
-
 def _margin_warning(config: Config, service: Service) -> list[str]:
     default = planner.margin_for(service.ttl, None)
     if config.margin is None or config.margin >= default:
@@ -251,7 +103,12 @@ def _margin_warning(config: Config, service: Service) -> list[str]:
 
 
 def _view(
-    service: Service, found: slots.Slots, held: Held, served: _Served, resolver: Endpoint | None
+    service: Service,
+    found: slots.Slots,
+    held: Held,
+    served: Served,
+    resolver: Endpoint | None,
+    observed_rollover: bool,
 ) -> planner.View:
     records = [held[o][2] for o in service.owners]
     observed = [served.records.get(o, frozenset()) for o in service.owners]
@@ -260,9 +117,9 @@ def _view(
     def key(item: material.Material) -> planner.Key:
         return slots.key(item, service.params)
 
-    validated, unvalidated, insecure = None, "", False
+    secure, unvalidated, insecure = None, "", False
     if resolver is not None and found.staged is not None:
-        validated, unvalidated, insecure = _validated(resolver, service.owners)
+        secure, unvalidated, insecure = validated(resolver, service.owners)
     return planner.View(
         ttl=service.ttl,
         current=tuple(key(m) for m in found.current),
@@ -274,8 +131,8 @@ def _view(
         held_ttl=max(ttls, default=None) or None,
         served=frozenset.intersection(*observed) if observed else frozenset(),
         silent=tuple(sorted(served.silent)),
-        managed=service.deploy is not None,
-        validated=validated,
+        under_rollover=observed_rollover,
+        validated=secure,
         unvalidated=unvalidated,
         insecure=insecure,
     )
@@ -297,25 +154,22 @@ def make_plan(
     """
     services = [s for s in config.services if only is None or s.name in only]
     remembered = memories or {}
-    managed = {
-        s.name: s.deploy is not None or remembered.get(s.name, planner.Memory()).managed
-        for s in services
-    }
-    observing = {s.name for s in services if memories is not None and managed[s.name]}
+    under = {s.name: under_rollover(s, remembered.get(s.name, planner.Memory())) for s in services}
+    observing = {s.name for s in services if memories is not None and under[s.name]}
     found = {s.name: _read_slots(config, s, now, s.name in observing) for s in services}
     warnings = [w for s in services for w in (*found[s.name].warnings, *_margin_warning(config, s))]
     held = _read_dns(providers, services)
     watched = [o for s in services if s.name in observing for o in s.owners]
-    served = _ask_servers(providers, held, watched)
+    served = ask_servers(providers, held, watched)
     owners: list[OwnerPlan] = []
     planned: list[ServicePlan] = []
     for service in services:
         resolver = config.resolver if service.name in observing else None
-        view = _view(service, found[service.name], held, served, resolver)
+        view = _view(service, found[service.name], held, served, resolver, under[service.name])
         memory = remembered.get(service.name, planner.Memory())
         result = planner.plan(view, memory, now, config.margin, emergency)
         planned.append(
-            ServicePlan(service, result, managed[service.name], found[service.name].staged)
+            ServicePlan(service, result, under[service.name], found[service.name].staged)
         )
         for owner in service.owners:
             name, zone, current = held[owner]
@@ -354,253 +208,239 @@ def apply(
     return applied
 
 
-SERVED, WAITING, REPLACED = "served", "waiting", "replaced"
-
-
-def _poll(server: Endpoint, item: OwnerPlan) -> tuple[str, RRset | None, str | None]:
-    """What `server` serves for the item's owner, and SERVED when that is the planned RRset;
-    REPLACED when it is neither that nor what the run read before applying (another writer, or
-    a secondary lagging further behind); FAILING when it answers an rcode of NEVER_SERVING;
-    WAITING otherwise, and when it does not answer. Last, the answer's rcode."""
-    try:
-        held, rcode = dns.tlsa_answer(server, item.owner)
-    except dns.AnswerError as exc:
-        return (FAILING if exc.rcode in NEVER_SERVING else WAITING), None, exc.rcode
-    except ProviderError:
-        return WAITING, None, None
-    if held == item.desired:
-        return SERVED, held, rcode
-    return (WAITING if held == item.current else REPLACED), held, rcode
-
-
-def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provider]) -> set[Owner]:
-    """ConflictError when the provider now holds, for one of `items`, other than the plan: a
-    server serving an RRset nobody planned is only a suspicion until the source confirms it.
-    The owners the source was read for (and holds as planned)."""
-    by_zone: dict[tuple[str, str], dict[Owner, OwnerPlan]] = defaultdict(dict)
-    for item in items:
-        by_zone[(item.provider, item.zone)][item.owner] = item
-    confirmed: set[Owner] = set()
-    for (name, zone), planned in sorted(by_zone.items()):
-        try:
-            held = providers[name].read(zone, planned)
-        except ProviderError:
-            continue
-        for owner, item in sorted(planned.items()):
-            now = held.get(owner)
-            if now != item.desired:
-                holds = " ".join(now.texts()) if now else "no TLSA records"
-                raise ConflictError(
-                    f"another writer changed {owner} TLSA in zone {zone} after this run published "
-                    f"it; it now holds {holds}; run 'tlsagen plan' to see the change before "
-                    "publishing again"
-                )
-        confirmed |= set(planned)
-    return confirmed
-
-
-def _confirmed_at(provider: Provider, zone: str) -> Endpoint | None:
-    """The server the provider's own read showed serving every planned RRset of `zone` after
-    its `apply` (a provider may tell, with a `confirmed` method): it is not asked again."""
-    confirmed: Callable[[str], Endpoint | None] | None = getattr(provider, "confirmed", None)
-    return confirmed(zone) if confirmed is not None else None
-
-
-def wait_for_servers(
-    plan: Plan,
-    providers: Mapping[str, Provider],
-    timeout: float,
-    progress: Progress | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[ServerReport]:
-    """Poll every authoritative server until it serves every planned RRset, or time out; a
-    server is asked about an owner until it serves it, and not at all when the provider's read
-    after applying confirmed it (`_confirmed_at`).
-
-    A server that answers REFUSED, NOTAUTH or SERVFAIL is named at once (a warning) and no
-    longer waited for: it will not start serving by waiting. ConflictError as soon as another
-    writer is found to have replaced a planned RRset: waiting longer could not help.
-    """
-    zones: dict[tuple[str, str], list[OwnerPlan]] = defaultdict(list)
-    for item in plan.owners:
-        zones[(item.provider, item.zone)].append(item)
-    pending: dict[tuple[str, Endpoint], list[OwnerPlan]] = {}
-    rcodes: dict[tuple[str, Endpoint], str | None] = {}  # each server's last rcode
-    for (name, zone), wanted in sorted(zones.items()):
-        read_at = _confirmed_at(providers[name], zone)
-        for server in providers[name].servers(zone):
-            pending[(zone, server)] = [] if server == read_at else list(wanted)
-            if server == read_at:
-                rcodes[(zone, server)] = "NOERROR"  # it answered the provider's read
-    total = sum(len(w) for w in pending.values())
-    started = clock()
-    finished: dict[tuple[str, Endpoint], float] = {}
-    delay = 0.2
-    cleared: set[tuple[Owner, RRset | None]] = set()  # odd answers the source showed harmless
-    failing: set[tuple[str, Endpoint]] = set()
-    with ThreadPoolExecutor(POLL_WORKERS) as pool:
-        while True:
-            polling = [key for key in pending if key not in failing]
-            jobs = [(key, item) for key in polling for item in pending[key]]
-            polled = list(pool.map(lambda job: _poll(job[0][1], job[1]), jobs))
-            suspects: dict[tuple[Owner, RRset | None], OwnerPlan] = {}
-            for (key, item), (answer, held, rcode) in zip(jobs, polled, strict=True):
-                rcodes[key] = rcode
-                if answer == SERVED:
-                    pending[key].remove(item)
-                elif answer == FAILING and key not in failing:
-                    failing.add(key)
-                    log.warning(
-                        "server %s answered %s for %s in zone %s: it will not serve the records "
-                        "by waiting; no longer waiting for it",
-                        key[1],
-                        rcode,
-                        item.owner,
-                        key[0],
-                    )
-                elif answer == REPLACED and (item.owner, held) not in cleared:
-                    suspects[(item.owner, held)] = item
-            confirmed = _raise_if_replaced(suspects.values(), providers)
-            cleared |= {seen for seen in suspects if seen[0] in confirmed}
-            for key, wanted in pending.items():
-                if not wanted and key not in finished:
-                    finished[key] = clock() - started
-            waited = [key for key, wanted in pending.items() if wanted and key not in failing]
-            if progress:
-                unserved = sum(len(w) for w in pending.values())
-                progress(total - unserved, total, [str(server) for _, server in waited])
-            if not waited or clock() - started >= timeout:
-                break
-            sleep(delay)
-            delay = min(delay * 1.5, 2.0)
-    reports = []
-    for (zone, server), wanted in pending.items():
-        try:
-            serial = dns.soa_serial(server, zone)
-        except ProviderError:
-            serial = None
-        seconds = finished.get((zone, server), clock() - started)
-        rcode = rcodes.get((zone, server))
-        state = SERVING if not wanted else FAILING if (zone, server) in failing else BEHIND
-        if state == BEHIND and rcode is None:
-            state = SILENT
-        missing = tuple(w.owner for w in wanted)
-        reports.append(ServerReport(zone, server, serial, missing, seconds, state, rcode))
-    return reports
-
-
-# --- rollover ------------------------------------------------------------------------------------
+# --- the stories ---------------------------------------------------------------------------------
 
 MAX_PASSES = 6  # publish, observe, deploy, retire, observe: an emergency takes five
 
 
-@dataclass
-class RolloverResult:
-    """What `advance` did: its first and last plans, zones updated, servers' reports, deploys."""
+def preview(
+    config: Config,
+    providers: Mapping[str, Provider],
+    *,
+    now: datetime,
+    only: Collection[str] | None = None,
+) -> Plan:
+    """What a publish would change and where each rollover stands (`plan`, `publish --dry-run`,
+    `rollover status`): the state is read, neither locked nor written; nothing is changed. Its
+    warnings are logged."""
+    plan = make_plan(config, providers, now, load_state(state_path(config)), only)
+    for warning in plan.warnings:
+        log.warning(warning)
+    return plan
 
-    first: Plan
-    plan: Plan
-    applied: list[tuple[str, str]] = field(default_factory=list)
-    servers: list[ServerReport] = field(default_factory=list)
-    deployed: list[str] = field(default_factory=list)
-    recovered: list[str] = field(default_factory=list)
 
-    @property
-    def lagging(self) -> list[ServerReport]:
-        return [report for report in self.servers if report.missing]
+def publish(
+    config: Config,
+    providers: Mapping[str, Provider],
+    *,
+    clock: Callable[[], datetime],
+    wait: bool = True,
+    timeout: float = 300.0,
+    progress: Progress | None = None,
+) -> RunResult:
+    """`tlsagen publish`: one pass of `advance` that deploys nothing. A deploy a crash left half
+    done is recovered first; the records are applied, every server is waited for (unless
+    `wait` is False: also when nothing changed, to confirm what DNS holds is served), and the
+    services under rollover are observed once more and remembered."""
+    with _open_state(config) as state:
+        return _run(
+            config,
+            providers,
+            state,
+            clock,
+            deploying=False,
+            passes=1,
+            wait=wait,
+            wait_unchanged=wait,
+            timeout=timeout,
+            progress=progress,
+        )
 
-    def _closed(self, refused: bool) -> list[tuple[str, planner.Step]]:
-        return [
-            (item.service.name, step)
-            for item in self.plan.services
-            for step in item.rollover.steps
-            if not step.gate.passed and step.gate.refused == refused
-        ]
 
-    def refused(self) -> list[tuple[str, planner.Step]]:
-        """(service, step) for each step whose gate refuses it: evidence says it is unsafe."""
-        return self._closed(refused=True)
+def advance(
+    config: Config,
+    providers: Mapping[str, Provider],
+    *,
+    clock: Callable[[], datetime],
+    only: Collection[str] | None = None,
+    emergency: bool = False,
+    timeout: float = 300.0,
+    progress: Progress | None = None,
+) -> RunResult:
+    """`tlsagen rollover advance`: every step whose gate is open (publish, deploy and reload,
+    retire), pass after pass, until none is due."""
+    with _open_state(config, only) as state:
+        return _run(
+            config,
+            providers,
+            state,
+            clock,
+            only=only,
+            emergency=emergency,
+            timeout=timeout,
+            progress=progress,
+        )
 
-    def waiting(self) -> list[tuple[str, planner.Step]]:
-        """(service, step) for each step whose gate waits: for its clock, or to be started."""
-        return self._closed(refused=False)
+
+def start(
+    config: Config,
+    providers: Mapping[str, Provider],
+    service: str,
+    *,
+    clock: Callable[[], datetime],
+    key_type: str | None = None,
+    timeout: float = 300.0,
+    progress: Progress | None = None,
+) -> tuple[NextKey, RunResult]:
+    """`tlsagen rollover start`: adopt or generate the service's next key, put the service
+    under rollover, and publish its records (deploying nothing). Refused (UsageError) for a
+    certbot lineage: certbot never uses a standing next key."""
+    lineage = hooks.certbot_lineage(service_named(config, service))
+    if lineage is not None:
+        raise UsageError(
+            f"service {service} reads certbot's lineage {lineage}, and certbot never uses a "
+            "standing next key (it makes a new key at renewal, or keeps the current one with "
+            "reuse_key): its record would never match. Let tlsagen stage certbot's renewals "
+            "instead: add deploy = { cert, key, reload } to the service and run 'tlsagen "
+            "publish' as certbot's deploy hook (docs/rollover.md); nothing done"
+        )
+    with locked(state_path(config)) as state:
+        found = ensure_next_key(config, state, service, key_type, clock())
+        verb = "generated" if found.generated else "adopted"
+        log.info("%s next key %s (%s) for service %s", verb, found.path, found.key_type, service)
+        result = _run(
+            config,
+            providers,
+            state,
+            clock,
+            only=[service],
+            deploying=False,
+            timeout=timeout,
+            progress=progress,
+        )
+    return found, result
 
 
 @contextmanager
-def open_state(config: Config, only: Collection[str] | None = None) -> Iterator[StateFile]:
+def _open_state(config: Config, only: Collection[str] | None = None) -> Iterator[StateFile]:
     """The state, locked when a service of the run is under rollover; else read, never written."""
     path = state_path(config)
     reading = StateFile(path, writable=False)
     services = [s for s in config.services if only is None or s.name in only]
-    if any(s.deploy is not None or reading.get(s.name).managed for s in services):
+    if any(under_rollover(s, reading.get(s.name)) for s in services):
         with locked(path) as state:
             yield state
     else:
         yield reading
 
 
-def remember(state: StateFile, plan: Plan) -> None:
-    """Store what this plan observed of every service under rollover."""
-    for item in plan.services:
-        if item.managed:
-            state.put(item.service.name, item.rollover.memory)
+def _remember(state: StateFile, plan: Plan) -> None:
+    """Store, in one write, what this plan observed of every service under rollover."""
+    state.remember(
+        {item.service.name: item.rollover.memory for item in plan.services if item.under_rollover}
+    )
 
 
 def put_under_rollover(state: StateFile, services: Iterable[str]) -> None:
-    for name in services:
-        state.put(name, replace(state.get(name), managed=True))
+    state.remember({name: replace(state.get(name), started=True) for name in services})
 
 
-def advance(
+def _run(
     config: Config,
     providers: Mapping[str, Provider],
     state: StateFile,
     clock: Callable[[], datetime],
+    *,
     only: Collection[str] | None = None,
     emergency: bool = False,
     deploying: bool = True,
+    passes: int = MAX_PASSES,
+    wait: bool = True,
+    wait_unchanged: bool = False,
     timeout: float = 300.0,
     progress: Progress | None = None,
-) -> RolloverResult:
-    """Carry out every step whose gate is open: publish, deploy (and reload), retire.
+) -> RunResult:
+    """Carry out, pass after pass, every step whose gate is open: publish, deploy (when
+    `deploying`), retire.
 
-    Each pass plans from a fresh observation and stores it, so a crash at any point leaves a
-    state the next run continues from. A DNS change is followed by waiting for every server
-    and observing again; a deploy by observing again. Closed gates are left for the caller to
-    report (`waiting`, `refused`).
+    A deploy a crash left half done is recovered first. Each pass plans from a fresh
+    observation and stores it (one write), so a crash at any point leaves a state the next run
+    continues from. A DNS change is followed by waiting for every server and, when a service is
+    under rollover, by observing again; a deploy by observing again. Closed gates are left for
+    the caller to report (`waiting`, `refused`). An error after a change was applied ends the
+    run as `failure`, saying what was applied; before that, it is raised.
     """
     services = [s for s in config.services if only is None or s.name in only]
     recovered = []
     for service in services:
-        if deploying and service.deploy is not None:
+        if service.deploy is not None:
             done = deploy.recover(service.deploy)
             if done:
                 recovered.append(f"service {service.name}: {done}")
     first = make_plan(config, providers, clock(), state.memories, only, emergency)
-    result = RolloverResult(first, first, recovered=recovered)
-    for _ in range(MAX_PASSES):
-        plan = result.plan
-        remember(state, plan)
-        if plan.pending:
-            result.applied += apply(plan, providers)
-            result.servers = wait_for_servers(plan, providers, timeout, progress)
-            if result.lagging:
+    for warning in first.warnings:
+        log.warning(warning)
+    result = RunResult(first, first, recovered=recovered)
+    waits = (wait, wait_unchanged)
+    try:
+        for _ in range(passes):
+            if not _one_pass(result, providers, state, deploying, waits, timeout, progress):
                 break
-        else:
-            due = [
-                item
-                for item in plan.services
-                if deploying and (step := item.rollover.step(planner.DEPLOY)) and step.gate.passed
-            ]
-            if not due:
-                break
-            for item in due:
-                assert item.service.deploy is not None and item.staged is not None
-                deploy.install(item.service.deploy, item.staged)
-                result.deployed.append(item.service.name)
-        result.plan = make_plan(config, providers, clock(), state.memories, only, emergency)
+            result.plan = make_plan(config, providers, clock(), state.memories, only, emergency)
+        _remember(state, result.plan)
+    except TlsagenError as exc:
+        if not (result.applied or result.deployed):
+            raise
+        result.failure = _after_applying(exc, result)
     return result
+
+
+def _one_pass(
+    result: RunResult,
+    providers: Mapping[str, Provider],
+    state: StateFile,
+    deploying: bool,
+    waits: tuple[bool, bool],
+    timeout: float,
+    progress: Progress | None,
+) -> bool:
+    """One pass on `result.plan`: remember it, then apply its changes and wait for the servers
+    (`waits`: after a change, and when nothing changed), or else install the certificates
+    whose deploy gate passed. Whether a new observation should follow: something changed, and
+    a service under rollover is there to observe."""
+    plan = result.plan
+    _remember(state, plan)
+    wait, wait_unchanged = waits
+    if plan.pending or wait_unchanged:
+        apply(plan, providers, result.applied)
+        for name, zone in result.applied:
+            log.info("updated zone %s through provider %s", zone, name)
+        if not wait:
+            return False
+        result.servers = wait_for_servers(plan, providers, timeout, progress)
+        observed = any(item.under_rollover for item in plan.services)
+        return bool(plan.pending) and observed and not result.lagging
+    due = [
+        item
+        for item in plan.services
+        if deploying and (step := item.rollover.step(planner.DEPLOY)) and step.gate.passed
+    ]
+    for item in due:
+        assert item.service.deploy is not None and item.staged is not None
+        deploy.install(item.service.deploy, item.staged)
+        result.deployed.append(item.service.name)
+    return bool(due)
+
+
+def _after_applying(exc: TlsagenError, result: RunResult) -> TlsagenError:
+    """`exc`, raised once a change was applied, saying what was applied and what is missing."""
+    if exc.args and "zones already updated" in str(exc.args[0]):
+        return exc  # apply named the zones updated and those not
+    done = [f"zone(s) {', '.join(zone for _, zone in result.applied)} updated"] * bool(
+        result.applied
+    ) + [f"service(s) {', '.join(result.deployed)} deployed"] * bool(result.deployed)
+    exc.args = (f"{exc} ({'; '.join(done)} before this; run the command again to finish)",)
+    return exc
 
 
 def late_keys(
@@ -625,7 +465,7 @@ def late_keys(
         if not held_by_service[name]:
             continue  # a first issuance: no record a resolver could hold contradicts the key
         memory = before.get(name, planner.Memory())
-        was_live = set(memory.live.keys.split(",")) if memory.live else set()
+        was_live = memory.live.keys if memory.live else frozenset()
         for slot in entry.rollover.slots:
             if slot.role != planner.CURRENT or slot.name in was_live:
                 continue
@@ -668,7 +508,7 @@ def ensure_next_key(
     path, else to the state directory; it has the current key's type unless `key_type` says.
     """
     service = service_named(config, name)
-    found = _read_slots(config, service, now, managed=False)
+    found = _read_slots(config, service, now, probing=False)
     live = {slots.key_id(m) for m in found.current}
     waiting = [m for m in found.nexts if slots.key_id(m) not in live]
     if waiting:
@@ -698,7 +538,7 @@ class RenewalResult:
     renewal: hooks.Renewal
     warnings: list[str]  # the ACME client's settings that would break the next renewal
     late: list[str]  # keys that went live before their records were published
-    result: RolloverResult | None
+    result: RunResult | None
 
 
 def _client_warnings(renewal: hooks.Renewal, service: Service) -> list[str]:
@@ -721,6 +561,7 @@ def after_renewal(
     config: Config,
     providers: Mapping[str, Provider],
     renewal: hooks.Renewal,
+    *,
     clock: Callable[[], datetime],
     timeout: float = 300.0,
     progress: Progress | None = None,
@@ -738,8 +579,8 @@ def after_renewal(
         before = dict(state.memories)
         put_under_rollover(state, names)
         started = clock()
-        found.result = advance(
-            config, providers, state, clock, names, False, True, timeout, progress
+        found.result = _run(
+            config, providers, state, clock, only=names, timeout=timeout, progress=progress
         )
     found.late = late_keys(found.result.first, before, started, config.margin)
     return found

@@ -32,9 +32,9 @@ NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 SEED = state.render(
     {
         "mail": Memory(
-            managed=True,
+            started=True,
             published={record("a"): Published(NOW, 300), record("b", "3 1 2"): Published(NOW, 60)},
-            live=Live("ab" * 32, NOW),
+            live=Live(frozenset({"ab" * 32}), NOW),
             ttl=3600,
             ttl_until=NOW,
         ),

@@ -145,7 +145,7 @@ def test_rollover_advance_holds_the_lock_no_longer_than_its_probe_timeout(
         defaults = f"resolver = '{resolver.address()}'\n"
         service = f"ports = [{server.port}]\nstarttls = 'smtp'\n"
         config = site(tmp_path, resolver.address(), TIMEOUT, defaults, service)
-        (tmp_path / "state.json").write_text(render({"mail": Memory(managed=True)}))
+        (tmp_path / "state.json").write_text(render({"mail": Memory(started=True)}))
         run = run_bounded("rollover", "advance", "--config", config, limit=PROBE_TIMEOUT * 4)
     fault, limit = "greeting dripped, under rollover", PROBE_TIMEOUT + LIMIT
     hostile.expect("SMTP server", fault, "rollover advance", run, 4, limit)

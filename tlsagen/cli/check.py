@@ -186,7 +186,7 @@ def _configured_targets(loaded: Config, starttls: str | None, now: datetime) -> 
     the servers its provider names for its zone, and the keys configuration and state know."""
     from tlsagen import provider
     from tlsagen.check import Keys, Target
-    from tlsagen.rollover import slots, state
+    from tlsagen.rollover import planner, slots, state
 
     state_path = loaded.state or state.default_path()
     memories = state.load(state_path)
@@ -210,7 +210,7 @@ def _configured_targets(loaded: Config, starttls: str | None, now: datetime) -> 
             found.nexts,
             memory,
             service.ttl,
-            service.deploy is not None or (memory is not None and memory.managed),
+            state.under_rollover(service, memory or planner.Memory()),
         )
         zones = opened[service.provider].zones(owners)
         servers = {

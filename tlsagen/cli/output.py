@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tlsagen.core.text import escaped
 from tlsagen.core.tlsa import TLSAData
 from tlsagen.core.verify import unusable
-from tlsagen.engine import OwnerPlan, Plan, PublishResult, RolloverResult, ServerReport
+from tlsagen.plans import OwnerPlan, Plan, RunResult, ServerReport
 from tlsagen.rollover.planner import Gate
 
 if TYPE_CHECKING:
@@ -238,8 +238,8 @@ def server_lines(reports: list[ServerReport]) -> list[str]:
     return lines
 
 
-def publish_json(result: PublishResult) -> dict[str, Any]:
-    data = plan_json(result.plan)
+def publish_json(result: RunResult) -> dict[str, Any]:
+    data = plan_json(result.first)
     data["applied"] = [{"provider": p, "zone": z} for p, z in result.applied]
     data["servers"] = [
         {
@@ -576,7 +576,11 @@ def rollover_text(plan: Plan, now: datetime) -> str:
     for item in plan.services:
         service = item.service
         how = f"deploys to {service.deploy.cert}" if service.deploy else "the server reads cert"
-        mode = "under rollover" if item.managed else "not under rollover (publish mirrors config)"
+        mode = (
+            "under rollover"
+            if item.under_rollover
+            else "not under rollover (publish mirrors config)"
+        )
         lines.append(f"{service.name}: {mode}; {how}")
         for slot in item.rollover.slots:
             dns = "in DNS" if slot.in_dns else "NOT in DNS"
@@ -611,7 +615,7 @@ def rollover_json(plan: Plan, now: datetime) -> dict[str, Any]:
         services.append(
             {
                 "service": item.service.name,
-                "managed": item.managed,
+                "under_rollover": item.under_rollover,
                 "deploy": str(item.service.deploy.cert) if item.service.deploy else None,
                 "slots": [
                     {
@@ -657,7 +661,7 @@ def show_rollover(plan: Plan, now: datetime, as_json: bool) -> None:
         print(rollover_text(plan, now), end="")
 
 
-def rollover_result_lines(result: RolloverResult, now: datetime) -> list[str]:
+def rollover_result_lines(result: RunResult, now: datetime) -> list[str]:
     """What an `advance` did, then what it left for later."""
     lines = list(result.recovered)
     if result.applied:

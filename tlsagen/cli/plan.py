@@ -31,16 +31,12 @@ def plan(
     from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
-    from tlsagen.rollover import state
 
     if fmt not in output.PLAN_FORMATS:
         raise UsageError(f"--format {fmt}: use one of {', '.join(output.PLAN_FORMATS)}")
     with output.kept_warnings() as logged:  # a provider's warnings belong in the report too
         loaded, providers = open_config(config)
-        memories = state.load(engine.state_path(loaded))  # to keep what the rollover keeps
-        result = engine.make_plan(loaded, providers, datetime.now(UTC), memories)
-    for warning in result.warnings:
-        log.warning(warning)
+        result = engine.preview(loaded, providers, now=datetime.now(UTC))
     result = output.with_logged(result, logged)
     output.show_plan(result, "json" if as_json else fmt)
     if exit_code and result.pending:

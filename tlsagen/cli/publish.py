@@ -16,14 +16,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tlsagen.cli.common import ConfigOption, JsonOption, finite_seconds
-from tlsagen.errors import LateKeyError, TlsagenError
+from tlsagen.errors import LateKeyError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from tlsagen.config import Config
-    from tlsagen.engine import PublishResult
-    from tlsagen.provider import Provider
     from tlsagen.rollover.hooks import Renewal
 
 log = logging.getLogger("tlsagen")
@@ -63,7 +58,8 @@ def publish(
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
     from tlsagen.cli.rollover import raise_if_lagging
-    from tlsagen.rollover import hooks, state
+    from tlsagen.plans import Plan
+    from tlsagen.rollover import hooks
 
     renewal = hooks.from_environment(os.environ)
     if renewal is not None and not dry_run:
@@ -71,72 +67,29 @@ def publish(
         return
     with output.kept_warnings() as logged:  # every warning stderr shows belongs in --json too
         loaded, providers = open_config(config)
-        if dry_run:  # as `plan` does: the state is read, neither locked nor written
-            memories = state.load(engine.state_path(loaded))
-            plan = engine.make_plan(loaded, providers, _now(), memories)
-            for warning in plan.warnings:
-                log.warning(warning)
+        if dry_run:
+            plan = engine.preview(loaded, providers, now=_now())
         else:
-            result, failed = _apply(loaded, providers, wait, timeout)
+            with output.progress("waiting for every authoritative server") as update:
+                result = engine.publish(
+                    loaded, providers, clock=_now, wait=wait, timeout=timeout, progress=update
+                )
     if dry_run:
         output.show_plan(output.with_logged(plan, logged), "json" if as_json else "text")
         return
-    result.plan = output.with_logged(result.plan, logged)
+    result.first = output.with_logged(result.first, logged)
+    if not result.applied:
+        log.info(output.summary(result.first))
     if as_json:
         print(json.dumps(output.publish_json(result), indent=2))
     else:
         if result.applied:
-            print(output.plan_text(engine.Plan(result.plan.pending, ())), end="")
+            print(output.plan_text(Plan(result.first.pending, ())), end="")
         for line in output.server_lines(result.servers):
             print(line)
-    if failed is not None:
-        raise failed
+    if result.failure is not None:
+        raise result.failure
     raise_if_lagging(result.servers, result.applied, timeout)
-
-
-def _apply(
-    loaded: Config, providers: Mapping[str, Provider], wait: bool, timeout: float
-) -> tuple[PublishResult, TlsagenError | None]:
-    """Plan under the state's lock, apply, wait for the servers; the result, and the error to
-    raise once it is shown when one came after a change was applied."""
-    from tlsagen import engine
-    from tlsagen.cli import output
-
-    with engine.open_state(loaded) as held:
-        plan = engine.make_plan(loaded, providers, _now(), held.memories)
-        engine.remember(held, plan)
-        for warning in plan.warnings:
-            log.warning(warning)
-        result = engine.PublishResult(plan)
-        try:
-            engine.apply(plan, providers, result.applied)
-            for name, zone in result.applied:
-                log.info("updated zone %s through provider %s", zone, name)
-            if not result.applied:
-                log.info(output.summary(plan))
-            if wait:
-                with output.progress("waiting for every authoritative server") as update:
-                    result.servers = engine.wait_for_servers(plan, providers, timeout, update)
-            lagging = [r for r in result.servers if r.missing]
-            if result.applied and wait and not lagging and any(s.managed for s in plan.services):
-                engine.remember(held, engine.make_plan(loaded, providers, _now(), held.memories))
-        except TlsagenError as exc:
-            if not result.applied:
-                raise
-            return result, _after_applying(exc, result)
-    return result, None
-
-
-def _after_applying(exc: TlsagenError, result: PublishResult) -> TlsagenError:
-    """`exc`, raised once a change was applied, saying what was applied and what is missing."""
-    if len(result.applied) < len(result.plan.change_sets()):
-        return exc  # engine.apply names the zones updated and those not
-    zones = ", ".join(zone for _, zone in result.applied)
-    exc.args = (
-        f"{exc} (applied to zone(s) {zones}; still missing: the check that every authoritative "
-        "server serves the records; run 'tlsagen publish' again to finish)",
-    )
-    return exc
 
 
 def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
@@ -149,7 +102,9 @@ def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
 
     loaded, providers = open_config(config)
     with output.progress("waiting for every authoritative server") as update:
-        found = engine.after_renewal(loaded, providers, renewal, _now, timeout, update)
+        found = engine.after_renewal(
+            loaded, providers, renewal, clock=_now, timeout=timeout, progress=update
+        )
     for warning in found.warnings:
         log.warning(warning)
     if found.result is None:  # expected of a hook run for every lineage: standard output
@@ -161,6 +116,8 @@ def run_renewal(config: Path | None, renewal: Renewal, timeout: float) -> None:
     now = _now()
     for line in output.rollover_result_lines(found.result, now):
         print(line)
+    if found.result.failure is not None:
+        raise found.result.failure
     for item in found.result.plan.services:
         step = item.rollover.step("deploy")
         if step is not None and not step.gate.passed and not step.gate.refused:

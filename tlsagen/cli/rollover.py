@@ -14,7 +14,7 @@ from tlsagen.cli.common import ConfigOption, JsonOption, finite_seconds
 from tlsagen.errors import ChangesPending, ProviderError, UnsafeError, UsageError
 
 if TYPE_CHECKING:
-    from tlsagen.engine import RolloverResult, ServerReport
+    from tlsagen.plans import RunResult, ServerReport
 
 log = logging.getLogger("tlsagen")
 
@@ -54,15 +54,12 @@ def status(
     from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
-    from tlsagen.rollover import state
 
     with output.kept_warnings() as logged:  # a provider's warnings belong in --json too
         loaded, providers = open_config(config)
         only = [engine.service_named(loaded, service).name] if service else None
         now = _now()
-        plan = engine.make_plan(loaded, providers, now, state.load(engine.state_path(loaded)), only)
-    for warning in plan.warnings:
-        log.warning(warning)
+        plan = engine.preview(loaded, providers, now=now, only=only)
     output.show_rollover(output.with_logged(plan, logged), now, as_json)
 
 
@@ -86,28 +83,22 @@ def start(
     from tlsagen import engine
     from tlsagen.cli import output
     from tlsagen.cli.common import open_config
-    from tlsagen.rollover import hooks, state
 
     loaded, providers = open_config(config)
-    lineage = hooks.certbot_lineage(engine.service_named(loaded, service))
-    if lineage is not None:
-        raise UsageError(
-            f"service {service} reads certbot's lineage {lineage}, and certbot never uses a "
-            "standing next key (it makes a new key at renewal, or keeps the current one with "
-            "reuse_key): its record would never match. Let tlsagen stage certbot's renewals "
-            "instead: add deploy = { cert, key, reload } to the service and run 'tlsagen "
-            "publish' as certbot's deploy hook (docs/rollover.md); nothing done"
+    with output.progress("waiting for every authoritative server") as update:
+        _, result = engine.start(
+            loaded,
+            providers,
+            service,
+            clock=_now,
+            key_type=key_type,
+            timeout=timeout,
+            progress=update,
         )
-    with state.locked(engine.state_path(loaded)) as held:
-        found = engine.ensure_next_key(loaded, held, service, key_type, _now())
-        verb = "generated" if found.generated else "adopted"
-        log.info("%s next key %s (%s) for service %s", verb, found.path, found.key_type, service)
-        with output.progress("waiting for every authoritative server") as update:
-            result = engine.advance(
-                loaded, providers, held, _now, [service], False, False, timeout, update
-            )
     for line in output.rollover_result_lines(result, _now()):
         print(line)
+    if result.failure is not None:
+        raise result.failure
     raise_if_lagging(result.servers, result.applied, timeout)
 
 
@@ -151,17 +142,20 @@ def advance(
         if not confirmed:
             raise UsageError(f"{effects} Add --yes-i-understand to go ahead.")
         log.warning("EMERGENCY: %s", effects)
-    with (
-        engine.open_state(loaded, only) as held,
-        output.progress("waiting for every authoritative server") as update,
-    ):
+    with output.progress("waiting for every authoritative server") as update:
         result = engine.advance(
-            loaded, providers, held, _now, only, emergency, True, timeout, update
+            loaded,
+            providers,
+            clock=_now,
+            only=only,
+            emergency=emergency,
+            timeout=timeout,
+            progress=update,
         )
-    for warning in result.plan.warnings:
-        log.warning(warning)
     for line in output.rollover_result_lines(result, _now()):
         print(line)
+    if result.failure is not None:
+        raise result.failure
     raise_if_lagging(result.servers, result.applied, timeout)
     raise_if_refused(result)
     waiting = result.waiting()
@@ -185,7 +179,7 @@ def raise_if_lagging(
 ) -> None:
     """ProviderError (exit 4) when a server does not serve every planned record, saying what
     was applied: a server that answered an error is named with it, waiting will not cure it."""
-    from tlsagen.engine import FAILING
+    from tlsagen.plans import FAILING
 
     lagging = [report for report in servers if report.missing]
     if not lagging:
@@ -212,7 +206,7 @@ def raise_if_lagging(
     )
 
 
-def raise_if_refused(result: RolloverResult) -> None:
+def raise_if_refused(result: RunResult) -> None:
     refused = result.refused()
     if refused:
         name, step = refused[0]

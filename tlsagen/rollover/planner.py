@@ -48,7 +48,7 @@ class Published:
 class Live:
     """The key(s) the server presents on every address, and since when it was seen doing so."""
 
-    keys: str  # the key ids, sorted, joined by ","  (two for a server with RSA and ECDSA keys)
+    keys: frozenset[str]  # the key ids (two for a server with RSA and ECDSA keys)
     since: datetime
 
 
@@ -56,7 +56,7 @@ class Live:
 class Memory:
     """What the state file remembers of one service."""
 
-    managed: bool = False  # `rollover start` or a renewal hook put the service under rollover
+    started: bool = False  # `rollover start` or a renewal hook put the service under rollover
     published: Mapping[TLSAData, Published] = field(default_factory=dict)
     live: Live | None = None
     ttl: int | None = None  # the largest TTL of its RRsets that resolvers may still cache ...
@@ -77,7 +77,7 @@ class View:
     held_ttl: int | None = None  # the largest TTL DNS holds or any server serves
     served: frozenset[TLSAData] = frozenset()  # records every server serves at every owner
     silent: tuple[str, ...] = ()  # authoritative servers that did not answer (or with an error)
-    managed: bool = False  # tlsagen deploys this service's certificates
+    under_rollover: bool = False  # records of former keys are retired (engine.under_rollover)
     # records the configured resolver validates as DNSSEC-secure at every owner, and why others
     # are not (None: no resolver configured, or nothing staged to deploy)
     validated: frozenset[TLSAData] | None = None
@@ -155,10 +155,9 @@ def observe(memory: Memory, view: View, now: datetime) -> Memory:
             published[record] = Published(now, largest)
     live = None
     if view.live:
-        keys = ",".join(sorted(view.live))
-        kept = memory.live is not None and memory.live.keys == keys
-        live = memory.live if kept else Live(keys, now)
-    return Memory(memory.managed, published, live, largest, until)
+        kept = memory.live is not None and memory.live.keys == view.live
+        live = memory.live if kept else Live(view.live, now)
+    return Memory(memory.started, published, live, largest, until)
 
 
 def _largest_ttl(memory: Memory, ttl: int, now: datetime) -> tuple[int, datetime | None]:
@@ -241,7 +240,7 @@ def retire_gate(memory: Memory, ttl: int, now: datetime) -> Gate:
             True,
         )
     opens = memory.live.since + timedelta(seconds=ttl)
-    keys = ", ".join(f"{key[:16]}…" for key in memory.live.keys.split(","))
+    keys = ", ".join(f"{key[:16]}…" for key in sorted(memory.live.keys))
     reason = (
         f"the server presents {keys} since {memory.live.since:%Y-%m-%d %H:%M:%S} UTC; "
         f"retiring waits one TTL ({ttl} s)"
@@ -280,7 +279,7 @@ def plan(
     if added:
         steps.append(Step(PUBLISH, added, OPEN))
     leftover = view.held - frozenset(records)
-    if leftover and (view.managed or memory.managed):
+    if leftover and view.under_rollover:
         gate = retire_gate(memory, max(view.ttl, view.held_ttl or 0), now)
         gate = _emergency(gate) if emergency else gate
         steps.append(Step(RETIRE, leftover, gate))

@@ -20,13 +20,16 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tlsagen.config_values import MAX_INT, refuse_shared_directories
 from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError, InputError, TlsagenError
 from tlsagen.files import write_atomic
 from tlsagen.rollover.planner import Live, Memory, Published
+
+if TYPE_CHECKING:
+    from tlsagen.config import Service
 
 VERSION = 1
 ROOT_PATH = Path("/var/lib/tlsagen/state.json")
@@ -71,6 +74,11 @@ def _ttl(value: Any) -> int:
     return ttl
 
 
+def _key_ids(text: Any) -> frozenset[str]:
+    """The key ids of a state file's `live.keys`: sorted, joined by ","."""
+    return frozenset(str(text).split(","))
+
+
 def _memory(data: Mapping[str, Any]) -> Memory:
     published = {
         TLSAData.from_text(item["record"]): Published(_time(item["since"]), _ttl(item["ttl"]))
@@ -78,9 +86,9 @@ def _memory(data: Mapping[str, Any]) -> Memory:
     }
     live = data.get("live")
     return Memory(
-        managed=bool(data.get("managed", False)),
+        started=bool(data.get("managed", False)),
         published=published,
-        live=Live(str(live["keys"]), _time(live["since"])) if live else None,
+        live=Live(_key_ids(live["keys"]), _time(live["since"])) if live else None,
         ttl=_ttl(data["ttl"]) if data.get("ttl") is not None else None,
         ttl_until=_time(data["ttl_until"]) if data.get("ttl_until") else None,
     )
@@ -88,11 +96,11 @@ def _memory(data: Mapping[str, Any]) -> Memory:
 
 def _memory_json(memory: Memory) -> dict[str, Any]:
     return {
-        "managed": memory.managed,
+        "managed": memory.started,  # the name files have held since version 1
         "ttl": memory.ttl,
         "ttl_until": memory.ttl_until.isoformat() if memory.ttl_until else None,
         "live": (
-            {"keys": memory.live.keys, "since": memory.live.since.isoformat()}
+            {"keys": ",".join(sorted(memory.live.keys)), "since": memory.live.since.isoformat()}
             if memory.live
             else None
         ),
@@ -169,7 +177,8 @@ def save(path: Path, memories: Mapping[str, Memory]) -> None:
 
 
 class StateFile:
-    """The state as read; `put` writes it back at once when it is `writable` (under the lock)."""
+    """The state as read; `remember` writes it back, once per call, when it is `writable` (under
+    the lock)."""
 
     def __init__(self, path: Path, writable: bool) -> None:
         self.path = path
@@ -179,10 +188,11 @@ class StateFile:
     def get(self, service: str) -> Memory:
         return self.memories.get(service, Memory())
 
-    def put(self, service: str, memory: Memory) -> None:
-        """Remember `memory` for `service`, and write the file if that changed anything."""
-        if self.memories.get(service) != memory:
-            self.memories[service] = memory
+    def remember(self, memories: Mapping[str, Memory]) -> None:
+        """Remember each service's memory, and write the file once if that changed anything."""
+        changed = {name: m for name, m in memories.items() if self.memories.get(name) != m}
+        if changed:
+            self.memories.update(changed)
             if self.writable:
                 save(self.path, self.memories)
 
@@ -218,3 +228,12 @@ def locked(
         yield StateFile(path, writable=True)
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def under_rollover(service: Service, memory: Memory) -> bool:
+    """The one meaning of "under rollover": tlsagen deploys the service's certificates, or
+    `rollover start` or a renewal hook started its rollover (`Memory.started`). Such a service
+    is observed (its server probed, every authoritative server asked), its memory is kept, and
+    its former keys' records are retired once their gate opens; any other has its records
+    mirror its configured keys."""
+    return service.deploy is not None or memory.started
