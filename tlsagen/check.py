@@ -31,6 +31,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from tlsagen.core import policy
+from tlsagen.core.endpoint import Endpoint
 from tlsagen.core.material import Material, describe_key, spki_of_certificate
 from tlsagen.core.records import Malformed, Owner
 from tlsagen.core.text import escaped
@@ -58,7 +59,6 @@ from tlsagen.net.lookup import (
     zone_at,
 )
 from tlsagen.net.probe import ProbeError, Served, fetch_each_key, starttls_for
-from tlsagen.provider import Endpoint
 from tlsagen.rollover.planner import Memory, retire_gate
 
 # Problem kinds, most severe first; all but NOTE set the exit code (WARNING with --strict).

@@ -20,10 +20,11 @@ from tlsagen.config_values import (
     refuse_shared_directories,
     resolve_path,
 )
+from tlsagen.core.endpoint import Endpoint, parse_endpoint
 from tlsagen.core.records import PROTOCOLS, Owner
 from tlsagen.core.tlsa import DEFAULT_PARAMS, MatchingType, Params, Selector, Usage
 from tlsagen.errors import InputError, TlsagenError
-from tlsagen.provider import Endpoint, ProviderSettings, parse_endpoint
+from tlsagen.registry import ProviderSettings
 
 CONFIG_ENV = "TLSAGEN_CONFIG"
 SEARCH_PATH = (Path("tlsagen.toml"), Path("/etc/tlsagen/tlsagen.toml"))

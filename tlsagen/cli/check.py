@@ -16,9 +16,9 @@ from tlsagen.errors import InputError, UsageError
 if TYPE_CHECKING:
     from tlsagen.check import Report, Settings, Target
     from tlsagen.config import Config
+    from tlsagen.core.endpoint import Endpoint
     from tlsagen.core.records import Malformed
     from tlsagen.core.tlsa import TLSAData
-    from tlsagen.provider import Endpoint
 
 log = logging.getLogger("tlsagen")
 
@@ -100,7 +100,7 @@ def check(
     from tlsagen import check as checking
     from tlsagen.cli import monitoring, output
     from tlsagen.config import STARTTLS
-    from tlsagen.provider import parse_endpoint
+    from tlsagen.core.endpoint import parse_endpoint
 
     if fmt not in ("text", "json", *monitoring.FORMATS):
         raise UsageError(f"--format {fmt}: use text, json, {', '.join(monitoring.FORMATS)}")
@@ -154,8 +154,8 @@ def _config(path: Path | None, optional: bool) -> Config | None:
 
 def _resolver(text: str | None, loaded: Config | None, asks_dns: bool) -> Endpoint | None:
     """--resolver, else the configured one, else the system's; None when no DNS is asked."""
+    from tlsagen.core.endpoint import parse_endpoint
     from tlsagen.net.lookup import system_resolver
-    from tlsagen.provider import parse_endpoint
 
     if text is not None:
         return parse_endpoint(text, "--resolver")
@@ -184,14 +184,14 @@ def _given_targets(texts: list[str], port: int, mx: bool, starttls: str | None) 
 def _configured_targets(loaded: Config, starttls: str | None, now: datetime) -> list[Target]:
     """Every TCP owner of every configured service: its port and `starttls` (--starttls wins),
     the servers its provider names for its zone, and the keys configuration and state know."""
-    from tlsagen import provider
+    from tlsagen import registry
     from tlsagen.check import Keys, Target
     from tlsagen.rollover import planner, slots, state
 
     state_path = loaded.state or state.default_path()
     memories = state.load(state_path)
     opened = {
-        name: provider.load(configured.kind)(configured.settings)
+        name: registry.load(configured.kind)(configured.settings)
         for name, configured in sorted(loaded.providers.items())
         if any(service.provider == name for service in loaded.services)
     }

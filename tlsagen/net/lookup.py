@@ -23,11 +23,11 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
+from tlsagen.core.endpoint import Endpoint
 from tlsagen.core.records import Owner, RRset
 from tlsagen.core.text import escaped
 from tlsagen.errors import ProviderError
 from tlsagen.net.dns import ask, exchange, soa_serial, to_rrset
-from tlsagen.provider import Endpoint
 
 SECURE = "secure"
 INSECURE = "insecure"

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 from tlsagen.config import Service
 from tlsagen.config_values import refuse_shared_directories
 from tlsagen.core import material, policy
+from tlsagen.core.endpoint import Endpoint
 from tlsagen.core.tlsa import Params, TLSAData, compute
 from tlsagen.errors import InputError, ProviderError, TlsagenError
-from tlsagen.provider import Endpoint
 from tlsagen.rollover import deploy, hooks, planner
 
 if TYPE_CHECKING:
