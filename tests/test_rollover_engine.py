@@ -382,3 +382,54 @@ def test_unmanaged_services_keep_the_old_behaviour(tmp_path: Path) -> None:
     site.advance()
     assert site.dns() == {tlsa(site.acme.fullchain)}
     assert not site.state_path.exists()
+
+
+def test_publish_recovers_an_interrupted_deploy_first(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """publish is one pass of advance that deploys nothing; it still rolls back a deploy a
+    crash left half done before it reads what the server presents."""
+    settle(site)
+    first = site.installed()
+    site.acme.issue(new_key())
+    site.advance()
+    site.clock.wait(GATE)
+    with monkeypatch.context() as patched:
+        patched.setattr(deploy, "_finish", lambda target: None)  # the process died here
+        assert site.advance().deployed == ["mail"]
+    assert deploy.installed(site.site_deploy()).pending
+    result = engine.publish(site.load(), {"mem": site.provider}, clock=site.clock)
+    assert len(result.recovered) == 1 and "rolled back" in result.recovered[0]
+    assert not deploy.installed(site.site_deploy()).pending and site.installed() == first
+    assert result.deployed == [] and first in site.dns()
+
+
+def test_the_state_file_is_written_once_per_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = CertDir(tmp_path / "acme", "mx0.example.test", "certbot", LocalCA())
+    acme.issue(new_key())
+    names = [f"s{number}" for number in range(20)]
+    state_path = tmp_path / "state" / "state.json"
+    path = tmp_path / "tlsagen.toml"
+    path.write_text(
+        f'[defaults]\nttl = {TTL}\nstate = "{state_path}"\n'
+        "[providers.mem]\ntype = 'memory'\n"
+        + "".join(
+            f"[[services]]\nname = '{name}'\nhosts = ['{name}.example.test']\n"
+            f"cert = '{acme.dir}'\nprobe = false\n"
+            for name in names
+        )
+    )
+    loaded = config.load(path)
+    with state.locked(state_path) as held:
+        engine.put_under_rollover(held, names)
+    writes: list[int] = []
+    save = state.save
+    monkeypatch.setattr(state, "save", lambda *args: (writes.append(1), save(*args))[1])
+    result = engine.publish(loaded, {"mem": MemoryProvider()}, clock=Clock())
+    assert len(result.first.pending) == 20 and result.failure is None
+    assert len(writes) == 2  # the pass's observation, then the one after the wait
+    remembered = state.load(state_path)
+    assert sorted(remembered) == sorted(names)
+    assert all(memory.started and memory.published for memory in remembered.values())
