@@ -188,22 +188,14 @@ def apply(
     plan: Plan, providers: Mapping[str, Provider], applied: list[tuple[str, str]] | None = None
 ) -> list[tuple[str, str]]:
     """Apply every zone's change set; refuse everything if any change is unsafe. Each zone
-    updated is appended to `applied` as it is, so a caller knows them also when a later fails."""
+    updated is appended to `applied` as it is, so a caller knows them also when a later fails
+    (`_after_applying` names them)."""
     refused = [item.unsafe for item in plan.pending if item.unsafe]
     if refused:
         raise UnsafeError(f"{refused[0]} (nothing applied; {len(refused)} owner(s) refused)")
     applied = [] if applied is None else applied
     for (name, zone), changes in sorted(plan.change_sets().items()):
-        try:
-            providers[name].apply(changes)
-        except TlsagenError as exc:
-            if applied:
-                done = ", ".join(z for _, z in applied)
-                rest = ", ".join(z for n, z in sorted(plan.change_sets()) if (n, z) not in applied)
-                exc.args = (
-                    f"{exc} (zones already updated: {done}; not updated: {rest}; re-run to finish)",
-                )
-            raise
+        providers[name].apply(changes)
         applied.append((name, zone))
     return applied
 
@@ -433,13 +425,16 @@ def _one_pass(
 
 
 def _after_applying(exc: TlsagenError, result: RunResult) -> TlsagenError:
-    """`exc`, raised once a change was applied, saying what was applied and what is missing."""
-    if exc.args and "zones already updated" in str(exc.args[0]):
-        return exc  # apply named the zones updated and those not
-    done = [f"zone(s) {', '.join(zone for _, zone in result.applied)} updated"] * bool(
-        result.applied
-    ) + [f"service(s) {', '.join(result.deployed)} deployed"] * bool(result.deployed)
-    exc.args = (f"{exc} ({'; '.join(done)} before this; run the command again to finish)",)
+    """`exc`, raised once a change was applied, saying what was applied and deployed, and which
+    zones of the plan it was applying were not updated."""
+    done = [f"zones already updated: {', '.join(zone for _, zone in result.applied)}"]
+    planned = sorted(result.plan.change_sets())
+    rest = [zone for name, zone in planned if (name, zone) not in result.applied]
+    if rest:
+        done.append(f"not updated: {', '.join(rest)}")
+    if result.deployed:
+        done.append(f"deployed: service(s) {', '.join(result.deployed)}")
+    exc.args = (f"{exc} ({'; '.join(done)}; run the command again to finish)",)
     return exc
 
 
