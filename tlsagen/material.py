@@ -89,8 +89,6 @@ def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
         if count == 0 or count > 4 or pos + count > len(data):
             raise ValueError("bad DER length")
         length = int.from_bytes(data[pos : pos + count], "big")
-        if length < 0x80 or data[pos] == 0:  # DER takes the shortest form
-            raise ValueError("bad DER length")
         pos += count
     if pos + length > len(data):
         raise ValueError("truncated DER")
@@ -133,7 +131,9 @@ def spki_of_csr(der: bytes) -> bytes:
 # --- the strict certificate walker ------------------------------------------------------------
 
 _SEQUENCE, _SET, _INTEGER, _BIT_STRING, _OCTET_STRING, _OID = 0x30, 0x31, 0x02, 0x03, 0x04, 0x06
-_UTC_TIME, _GENERALIZED_TIME, _BOOLEAN = 0x17, 0x18, 0x01
+_UTC_TIME, _GENERALIZED_TIME = 0x17, 0x18
+# Numeric, Printable, Teletex, IA5, Visible, Universal, UTF8 and BMP strings: an attribute's value
+_STRINGS = {0x12, 0x13, 0x14, 0x16, 0x1A, 0x1C, 0x0C, 0x1E}
 _VERSION_3 = bytes.fromhex("a003020102")
 _EXTENSIONS = 0xA3
 _BASIC_CONSTRAINTS = bytes.fromhex("551d13")
@@ -203,6 +203,8 @@ def _parts(data: bytes, tags: tuple[int, ...] | None = None) -> list[tuple[int, 
     while pos < len(data):
         tag, start, end = _tlv(data, pos)
         _need(tag & 0x1F != 0x1F)  # one-byte tags only
+        length = end - start
+        _need(start - pos == (2 if length < 0x80 else 2 + (length.bit_length() + 7) // 8))  # DER
         parts.append((tag, data[start:end], data[pos:end]))
         pos = end
     _need(tags is None or tuple(tag for tag, _, _ in parts) == tags)
@@ -236,14 +238,15 @@ def _name(content: bytes) -> None:
     for tag, rdn, _ in _parts(content):
         _need(tag == _SET)
         ((_, pair, _),) = _parts(rdn, (_SEQUENCE,))
-        (oid_tag, oid, _), _ = _parts(pair)
-        _need(oid_tag == _OID)
+        (oid_tag, oid, _), (value_tag, _, _) = _parts(pair)
+        _need(oid_tag == _OID and value_tag in _STRINGS)
         _oid(oid)
 
 
 def _time(tag: int, content: bytes) -> datetime:
     """UTCTime as YYMMDDHHMMSSZ, or GeneralizedTime as YYYYMMDDHHMMSSZ from 2050 on (RFC 5280)."""
     text = content.decode("ascii")
+    _need(text[-1:] == "Z" and text[:-1].isdigit())
     if tag == _UTC_TIME:
         _need(len(text) == 13)
         year = int(text[:2])
@@ -252,8 +255,7 @@ def _time(tag: int, content: bytes) -> datetime:
         _need(tag == _GENERALIZED_TIME and len(text) == 15)
         year = int(text[:4])
         _need(year >= 2050)
-    digits, zone = text[-11:-1], text[-1]
-    _need(zone == "Z" and text[:-1].isdigit())
+    digits = text[-11:-1]
     month, day, hour, minute, second = (int(digits[i : i + 2]) for i in range(0, 10, 2))
     _need(hour < 24 and minute < 60 and second < 60)
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
@@ -312,10 +314,9 @@ def read_certificate(der: bytes) -> CertificateFacts | None:
     """The facts of a DER certificate inside the walker's subset (see the module's docstring);
     None for anything else, which cryptography is to read."""
     try:
-        tag, start, end = _tlv(der, 0)
-        _need(tag == _SEQUENCE and end == len(der))
+        ((_, certificate, _),) = _parts(der, (_SEQUENCE,))
         (_, tbs, _), (_, _, algorithm), (_, signature, _) = _parts(
-            der[start:end], (_SEQUENCE, _SEQUENCE, _BIT_STRING)
+            certificate, (_SEQUENCE, _SEQUENCE, _BIT_STRING)
         )
         _need(algorithm in _SIGNATURE_ALGORITHMS)
         _bit_string(signature)
@@ -324,7 +325,8 @@ def read_certificate(der: bytes) -> CertificateFacts | None:
         fields = fields[1:] if version_3 else fields
         _need(len(fields) == 6 or (version_3 and len(fields) == 7))  # only v3 has extensions
         serial, inner_algorithm, issuer, validity, subject, spki = fields[:6]
-        _need(serial[0] == _INTEGER and _unsigned(serial[1]) >= 0)
+        _need(serial[0] == _INTEGER)
+        _unsigned(serial[1])
         _need(inner_algorithm[2] in _SIGNATURE_ALGORITHMS)
         for name in (issuer, subject):
             _need(name[0] == _SEQUENCE)
