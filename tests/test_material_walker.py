@@ -26,6 +26,7 @@ from tlsagen.tlsa import Params, compute
 
 ALL_PARAMS = [Params(u, s, m) for u in range(4) for s in range(2) for m in range(3)]
 NOW = datetime.datetime.now(datetime.UTC)
+MX1 = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx1.example.com")])
 
 
 def der_of(path: Path) -> list[bytes]:
@@ -103,9 +104,9 @@ def _certificate(
     not_after: datetime.datetime,
     ca: bool | None,
     extra: x509.ExtensionType | None = None,
+    name: x509.Name = MX1,
 ) -> bytes:
     signer = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx1.example.com")])
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -158,24 +159,14 @@ def test_an_ec_point_off_the_curve_is_left_to_cryptography(pki: Pki) -> None:
 
 def test_outside_the_subset_cryptography_still_reads_it(pki: Pki) -> None:
     """A multi-valued RDN is outside the walker's subset: read by cryptography, as before."""
-    signer = ec.generate_private_key(ec.SECP256R1())
     rdn = x509.RelativeDistinguishedName(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, "mx1.example.com"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
         ]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([rdn]))
-        .issuer_name(x509.Name([rdn]))
-        .public_key(signer.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW)
-        .not_valid_after(NOW + datetime.timedelta(days=1))
-        .sign(signer, hashes.SHA256())
-    )
-    der = cert.public_bytes(serialization.Encoding.DER)
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    der = _certificate(key, NOW + datetime.timedelta(days=1), None, name=x509.Name([rdn]))
     assert material.read_certificate(der) is None
     found = material.from_certificates("x", [der])
     assert (found.key_type, found.spki) == ("EC P-256", material.spki_of_certificate(der))
