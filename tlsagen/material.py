@@ -8,8 +8,8 @@ Certificates are read by a strict DER walker (`read_certificate`) that accepts o
 of what cryptography accepts: DER with a v1 or v3 structure, the common signature algorithms, an
 RSA, EC P-256/384/521 (point on the curve), Ed25519 or Ed448 key. Whatever lies outside that
 subset, damaged input included, is read by cryptography as before, with its errors; cryptography
-is imported only then, and for keys and CSRs (it takes longer to import than the rest of a
-`tlsagen generate` run).
+is imported only then, and for keys and CSRs (importing it is a large part of a cold
+`tlsagen generate`; benchmarks/generate.py).
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def _configure_logging(debug: bool) -> None:
 def app_for(args: list[str]) -> typer.Typer:
     """`app` holding only the command that `args` run, when they name one (not a group): typer
     reads the signature of every command it holds at each start, 20-30 ms for all of them."""
-    name = next((arg for arg in args if not arg.startswith("-")), None)
+    name = next((arg for arg in args if not arg.startswith("-")), None)  # global options: flags
     chosen = [info for info in app.registered_commands if info.name == name]
     if not chosen:
         return app
