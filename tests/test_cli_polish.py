@@ -13,6 +13,7 @@ import pytest
 import typer
 
 from tests.helpers import Cli
+from tlsagen.cli import app as cli_app
 from tlsagen.cli import output
 from tlsagen.cli.app import app
 from tlsagen.provider import missing_provider
@@ -151,3 +152,26 @@ def test_check_table_folds_record_data_and_never_cuts_it(
     details = column(run.out, 3, 3).replace(" ", "")
     assert record.replace(" ", "") in details
     assert "…" not in column(run.out, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["generate", "--help"],
+        ["generate", "cert.pem", "--hst", "mx1.example.com"],
+        ["generate", "cert.pem", "--host", "mx1.example.com", "--port", "x"],
+        ["--debug", "generate", "-h"],
+        ["plan", "-h"],
+        ["check", "--bogus"],
+        ["generat"],
+        ["rollover", "-h"],
+    ],
+)
+def test_the_app_of_one_command_answers_as_the_whole_app(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """`app_for` builds only the command run (start-up time); help and usage errors are the
+    same as from the app of every command."""
+    one = cli(*args)
+    monkeypatch.setattr(cli_app, "app_for", lambda args: app)
+    assert one == cli(*args)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from tlsagen.core import material
 
 CORE = [
     "tlsagen.core.tlsa",
@@ -24,6 +27,7 @@ CORE = [
 FORBIDDEN = ["typer", "rich", "click", "boto3"]
 # What a command that computes nothing must not load: the X.509 stack and any provider.
 HEAVY = ["cryptography", "tlsagen_rfc2136", "tlsagen_route53", "tlsagen_zonefile", "boto3"]
+EXAMPLES = Path(__file__).parents[1] / "docs/examples"
 VALUE_TYPES = [
     "tlsagen.core.tlsa",
     "tlsagen.core.records",
@@ -73,7 +77,24 @@ def test_commands_that_compute_nothing_import_no_cryptography(args: list[str]) -
     assert loaded_after(code, HEAVY) == []
 
 
-def test_the_command_check_sees_cryptography() -> None:
-    code = "sys.argv = ['tlsagen', 'generate', '-', '--host', 'mx.example.com']\n"
+def generate_loads(source: Path) -> list[str]:
+    """The HEAVY modules `tlsagen generate SOURCE` loads, run as the console script runs it."""
+    code = f"sys.argv = ['tlsagen', 'generate', {str(source)!r}, '--host', 'mx.example.com']\n"
     code += "from tlsagen.cli import run\ntry:\n    run()\nexcept SystemExit:\n    pass"
-    assert "cryptography" in loaded_after(code, HEAVY)
+    return loaded_after(code, HEAVY)
+
+
+def test_the_command_check_sees_cryptography() -> None:
+    """A private key is read by cryptography."""
+    assert "cryptography" in generate_loads(EXAMPLES / "next.key")
+
+
+@pytest.mark.parametrize("form", ["fullchain.pem", "cert.pem", "DER"])
+def test_generate_of_a_certificate_imports_no_cryptography(tmp_path: Path, form: str) -> None:
+    """The strict DER walker reads plain certificates and chains (tlsagen.core.material)."""
+    source = EXAMPLES / "mx.example.com" / form
+    if form == "DER":
+        pem = (EXAMPLES / "mx.example.com/cert.pem").read_bytes()
+        source = tmp_path / "cert.der"
+        source.write_bytes(material._pem_blocks("x", pem)[0][1])
+    assert generate_loads(source) == []

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from cryptography import x509
-
-from tlsagen.core.material import Material
+from tlsagen.core.material import Material, dates_and_ca
 from tlsagen.core.tlsa import Params
 
 MAX_RRSET_RECORDS = 8
@@ -52,25 +50,21 @@ def lint_material(material: Material, now: datetime) -> list[str]:
     warnings = list(material.warnings)
     if not material.chain:
         return warnings
-    leaf = x509.load_der_x509_certificate(material.chain[0])
-    try:
-        constraints = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        constraints = None
-    if constraints is not None and constraints.ca and len(material.chain) > 1:
+    not_before, not_after, is_ca = dates_and_ca(material.chain[0])
+    if is_ca and len(material.chain) > 1:
         warnings.append(
             f"{material.source}: the first certificate is a CA certificate; a bundle should "
             "start with the server's own (leaf) certificate (wrong order?)"
         )
-    if now > leaf.not_valid_after_utc:
+    if now > not_after:
         warnings.append(
-            f"{material.source}: the certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d} "
+            f"{material.source}: the certificate expired on {not_after:%Y-%m-%d} "
             "(DANE-EE ignores dates, but other clients will not)"
         )
-    elif now < leaf.not_valid_before_utc:
+    elif now < not_before:
         warnings.append(
             f"{material.source}: the certificate is not valid before "
-            f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+            f"{not_before:%Y-%m-%d %H:%M} UTC"
         )
     return warnings
 
