@@ -28,7 +28,6 @@ from tlsagen.provider import Endpoint
 from tlsagen.records import Owner
 from tlsagen.tlsa import Params, compute
 
-pytestmark = pytest.mark.servers
 KEY_ENV = "TLSAGEN_TEST_PDNS_KEY"
 mail_server = rollover.mail_server  # a Postfix of the rollover test's own
 EXAMPLE = Path(__file__).parents[3] / "docs/examples/mx.example.com/fullchain.pem"
