@@ -2,10 +2,13 @@
 
 A server here is a daemon of the testbed, a program in `DAEMONS` (BIND, Knot, Unbound,
 PowerDNS, Postfix, pebble, moto_server): it must be installed, takes a second or more to start,
-and is shared by the tests of a session. Servers written in Python that a test runs in its own
-process on loopback (the Cloudflare and deSEC emulators, the hostile DNS/SMTP servers, the fault
-proxies on their own) are not: they need nothing installed and start in milliseconds, so their
-tests stay in the offline tier, `pytest -m "not servers"`.
+and is shared by the tests of a session. The hostile-server suite (tests/hostile) counts too:
+each of its tests runs tlsagen as a process of its own against a rogue DNS or SMTP server and
+waits out real timeouts on purpose (dripped bytes, the 10 s probe deadline), so its `hostile`
+fixture is registered. Servers written in Python that a unit test talks to in its own process
+(the Cloudflare and deSEC emulators, the rogue DNS servers of tests/test_dns.py and the like)
+are not: they need nothing installed and answer in milliseconds, with retries not slept, so
+their tests stay in the offline tier, `pytest -m "not servers"`.
 
 The marker follows the fixtures: a fixture that starts a daemon is decorated with
 `@starts_servers` where it is defined, and every test whose fixture closure holds one gets the
@@ -39,7 +42,8 @@ _started: list[str] | None = None  # daemons started by the guarded phase runnin
 
 
 def starts_servers(fixture: F) -> F:
-    """Register a fixture (put this under `@pytest.fixture`) as one that starts a daemon."""
+    """Register a fixture (put this under `@pytest.fixture`) whose tests are in the `servers`
+    tier: one that starts a daemon, or the hostile suite's `hostile`."""
     SERVER_FIXTURES.add(fixture.__name__)
     return fixture
 
