@@ -1,13 +1,17 @@
 """The `servers` marker follows the fixtures that start daemons, and the guard of
-tests/testbed/tiers.py fails a test whose marker does not match what it starts."""
+tests/testbed/tiers.py fails a test whose marker does not match what it starts; the
+provider-free run hides every provider distribution."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import needs_provider
 from tests.testbed.proc import DAEMONS
 
 ROOT = Path(__file__).parents[1]
@@ -93,3 +97,35 @@ def test_the_guard_fails_a_test_whose_marker_does_not_match(inner: pytest.Pytest
         ]
     )
     result.assert_outcomes(passed=4, failed=3)
+
+
+PROBE = """
+import importlib.metadata
+points = importlib.metadata.entry_points(group="tlsagen.providers")
+try:
+    import tlsagen_zonefile
+except ModuleNotFoundError:
+    imported = False
+else:
+    imported = True
+print(len(points), imported)
+"""
+
+
+@needs_provider("zonefile")
+def test_without_providers_hides_every_provider_distribution() -> None:
+    """What `-p tests.testbed.without_providers` loads (scripts/test's provider-free run) hides
+    the installed providers from imports and entry points, in the processes tests start too."""
+    hidden = str(ROOT / "tests/testbed/without_providers")
+
+    def probe(pythonpath: str) -> list[str]:
+        env = {**os.environ, "PYTHONPATH": pythonpath}
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    count, imported = probe(str(ROOT))
+    assert int(count) >= 1 and imported == "True"
+    assert probe(os.pathsep.join([hidden, str(ROOT)])) == ["0", "False"]
