@@ -48,13 +48,14 @@ def starts_servers(fixture: F) -> F:
     return fixture
 
 
-def _program(event: str, args: tuple[Any, ...]) -> str | None:
-    """The program a process-starting audit event runs, or None for other events."""
+_SPAWNS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.exec", "os.system"})
+
+
+def _program(event: str, args: tuple[Any, ...]) -> str:
+    """The program a process-starting audit event (one of _SPAWNS) runs."""
     if event == "os.system":
         words = shlex.split(os.fsdecode(args[0])) or [""]
         return words[0]
-    if event not in ("subprocess.Popen", "os.posix_spawn", "os.exec"):
-        return None
     executable, argv = args[0], args[1]
     if executable is None:
         executable = shlex.split(argv)[0] if isinstance(argv, str) else argv[0]
@@ -62,11 +63,10 @@ def _program(event: str, args: tuple[Any, ...]) -> str | None:
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _started is None:
-        return
-    program = _program(event, args)
-    if program is not None and os.path.basename(program) in DAEMONS:
-        _started.append(program)
+    if event in _SPAWNS and _started is not None:
+        program = _program(event, args)
+        if os.path.basename(program) in DAEMONS:
+            _started.append(program)
 
 
 def pytest_configure(config: pytest.Config) -> None:
