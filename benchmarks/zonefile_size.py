@@ -24,7 +24,7 @@ import dns.zone
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.measure import MIB
-from tests.helpers import write_big_zone, zone_provider
+from tests.big_zone import write_big_zone, zone_provider
 from tlsagen.core.records import Change, ChangeSet, Owner, rrset
 from tlsagen.testing import record
 

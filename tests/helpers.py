@@ -4,18 +4,20 @@ by openssl (an implementation independent of tlsagen's), and running the CLI in-
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
-from tlsagen.provider import ProviderSettings
-from tlsagen.testing import record
-from tlsagen_zonefile.provider import ZonefileProvider
-from tlsagen_zonefile.settings import Settings
+import pytest
+
+from tlsagen.provider import ENTRY_POINT_GROUP
 
 KEY_TYPES: dict[str, list[str]] = {  # name -> `openssl genpkey` arguments
     "rsa2048": ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
@@ -134,27 +136,40 @@ class Run:
 Cli = Callable[..., Run]  # the `cli` fixture: run `tlsagen ARGS...` in-process
 
 
-def write_big_zone(path: Path, hosts: int) -> Path:
-    """A zone file for example.test. with an A and a TLSA record for each of `hosts` hosts
-    (h0, h1, ...): the hostile-size tests' and benchmarks/zonefile_size.py's."""
-    data = record("current").to_text()
-    lines = ["$ORIGIN example.test.\n$TTL 3600\n@ IN SOA ns1 hm 1 7200 3600 1209600 300\n"]
-    lines += ["@ IN NS ns1\n"]
-    lines += [f"h{i} IN A 192.0.2.1\n_25._tcp.h{i} 300 IN TLSA {data}\n" for i in range(hosts)]
-    path.write_text("".join(lines))
-    return path
+MiB = 1024 * 1024
 
 
-def zone_provider(path: Path) -> ZonefileProvider:
-    """The zone-file provider for the one zone file at `path`, its serials dated 2026-11-28."""
-    settings = ProviderSettings("zones", {"path": str(path)}, "zones", path.parent)
-    return ZonefileProvider(Settings.parse(settings), today=lambda: date(2026, 11, 28))
+@contextmanager
+def bounded(seconds: float, mebibytes: float | None = None) -> Iterator[None]:
+    """The block must finish within `seconds` and, when given, allocate at most `mebibytes` at
+    its peak (traced by tracemalloc, which makes Python code 3-5 times slower)."""
+    if mebibytes is not None:
+        tracemalloc.start()
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1] / MiB
+        tracemalloc.stop()
+    assert elapsed < seconds, f"took {elapsed:.1f} s"
+    assert mebibytes is None or peak < mebibytes, f"peak {peak:.1f} MiB"
+
+
+def needs_provider(*kinds: str) -> pytest.MarkDecorator:
+    """Skip a test of the core that runs the CLI with providers `kinds` when a provider's
+    distribution is not installed: the core's tests need only `pip install -e .[dev]`."""
+    missing = [
+        kind
+        for kind in kinds
+        if not importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=kind)
+    ]
+    why = f"needs {', '.join(f'tlsagen-{kind}' for kind in missing)}"
+    return pytest.mark.skipif(bool(missing), reason=why)
 
 
 def verify_units(paths: list[Path]) -> None:
     """`systemd-analyze verify` on unit files, offline (no running systemd needed)."""
-    import pytest
-
     if shutil.which("systemd-analyze") is None:
         pytest.fail("systemd-analyze is missing: apt-get install systemd", pytrace=False)
     done = subprocess.run(

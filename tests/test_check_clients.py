@@ -523,9 +523,6 @@ def unusable_said(run: Run) -> int:
     return sum(" is unusable: " in problem["text"] for problem in host["problems"])
 
 
-pytestmark = pytest.mark.servers
-
-
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_tlsagen_gives_postfix_verdict(cli: Cli, oracle: Oracle, case: Case) -> None:
     server = oracle.servers[case_id(case)]

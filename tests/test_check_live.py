@@ -40,8 +40,6 @@ from tests.testbed.postfix import Chain, PostfixLab, new_key
 from tlsagen.core.material import Material, read_source, spki_of_certificate
 from tlsagen.core.tlsa import Params, compute
 
-pytestmark = pytest.mark.servers
-
 MX1 = "mx1.example.test"
 Cli = Callable[..., Run]
 

@@ -61,7 +61,6 @@ def samples(text: str, name: str) -> dict[str, str]:
     return dict(found)
 
 
-@pytest.mark.servers
 def test_nagios_ok_with_days_until_the_certificate_and_the_rrsigs_expire(
     cli: Cli, bed: Bed
 ) -> None:
@@ -80,7 +79,6 @@ def test_nagios_ok_with_days_until_the_certificate_and_the_rrsigs_expire(
     assert f"_{bed.mail.starttls_port}._tcp.{MX1}.: secure, 2 record(s)" in details
 
 
-@pytest.mark.servers
 def test_nagios_critical_when_a_live_key_has_no_record(cli: Cli, bed: Bed) -> None:
     publish(bed, owner(bed.mail.starttls_port), [rec("3 1 1", bed.mail.ecdsa)])
     code, out, _ = check(cli, bed, "nagios")
@@ -92,7 +90,6 @@ def test_nagios_critical_when_a_live_key_has_no_record(cli: Cli, bed: Bed) -> No
     assert details[0].startswith("mismatch: ") and "|" not in "".join(details)
 
 
-@pytest.mark.servers
 def test_nagios_warning_when_an_rrsig_expires_too_soon(cli: Cli, bed: Bed) -> None:
     publish(bed, owner(bed.mail.starttls_port), both_keys(bed))
     code, out, _ = check(cli, bed, "nagios", "--sig-margin", str(10**9))
@@ -125,7 +122,6 @@ def test_problem_kinds_map_to_plugin_states(kinds: tuple[str, ...], state: int) 
     assert nagios_state([Problem(kind, "text") for kind in kinds]) == state
 
 
-@pytest.mark.servers
 def test_prometheus_series_pass_promtool_and_say_what_matches(cli: Cli, bed: Bed) -> None:
     records = [rec("3 1 1", bed.mail.ecdsa), rec("3 0 1", bed.mail.ecdsa)]
     publish(bed, owner(bed.mail.starttls_port), records)

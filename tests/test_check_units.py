@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.helpers import Cli
+from tests.helpers import Cli, needs_provider
 from tests.test_core_imports import forbidden_loaded_by
 from tests.testbed.postfix import Chain, make_chain
 from tlsagen.check import (
@@ -378,6 +378,7 @@ def make_key(directory: Path, name: str) -> Path:
     return path
 
 
+@needs_provider("zonefile")
 def test_a_configuration_without_tcp_services_is_refused(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "zones").mkdir()
     config = tmp_path / "tlsagen.toml"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import typer
 
-from tests.helpers import Cli
+from tests.helpers import Cli, needs_provider
 from tlsagen.cli import app as cli_app
 from tlsagen.cli import output
 from tlsagen.cli.app import app
@@ -68,6 +68,7 @@ def column(table: str, index: int, columns: int) -> str:
     return "".join(row[index].strip() for row in rows if len(row) == columns + 2)
 
 
+@needs_provider("zonefile")
 def test_plan_table_folds_record_data_and_never_cuts_it(
     cli: Cli, site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,6 +104,7 @@ def test_a_shipped_provider_that_is_not_installed_names_its_package() -> None:
     assert message.endswith("install it with: pip install tlsagen-route53")
 
 
+@needs_provider("zonefile")
 def test_a_missing_cert_names_the_service_and_the_key(cli: Cli, site: Path, tmp_path: Path) -> None:
     missing = tmp_path / "live/mx1.example.com"
     site.write_text(site.read_text().replace(str(CHAIN), str(missing)))
@@ -112,6 +114,7 @@ def test_a_missing_cert_names_the_service_and_the_key(cli: Cli, site: Path, tmp_
     assert "certbot creates the lineage directory" in run.err
 
 
+@needs_provider("zonefile")
 def test_an_unreadable_cert_names_the_service_and_the_key(
     cli: Cli, site: Path, tmp_path: Path
 ) -> None:
@@ -123,6 +126,7 @@ def test_an_unreadable_cert_names_the_service_and_the_key(
     assert run.err.startswith(f"error: service mail cert: {empty}: ")
 
 
+@needs_provider("zonefile")
 def test_a_lineage_that_does_not_exist_yet_is_not_searched_for_a_key(
     cli: Cli, site: Path, tmp_path: Path
 ) -> None:

@@ -352,6 +352,7 @@ def _postconf(config_dir: Path, *settings: str) -> None:
     subprocess.run(argv, check=True, capture_output=True, timeout=60)
 
 
+@pytest.mark.servers  # starts a Postfix of its own
 def test_a_failed_postfix_reload_leaves_postfix_with_the_files_it_had(source: CertDir) -> None:
     """Real Postfix: its main.cf is broken, so `postfix reload` fails; tlsagen's deploy puts the
     files back byte for byte, and Postfix, reloaded once main.cf is fixed, presents the old key."""

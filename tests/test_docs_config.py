@@ -13,6 +13,13 @@ import pytest
 
 from tlsagen import config
 from tlsagen.config_values import check_keys
+
+pytest.importorskip("tlsagen_cloudflare")  # checks the docs against this provider
+pytest.importorskip("tlsagen_desec")
+pytest.importorskip("tlsagen_powerdns")
+pytest.importorskip("tlsagen_rfc2136")
+pytest.importorskip("tlsagen_route53")
+pytest.importorskip("tlsagen_zonefile")
 from tlsagen_cloudflare.provider import KEYS as CLOUDFLARE_KEYS
 from tlsagen_desec.provider import KEYS as DESEC_KEYS
 from tlsagen_powerdns.settings import KEYS as POWERDNS_KEYS

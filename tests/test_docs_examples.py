@@ -17,6 +17,8 @@ import yaml
 
 from tlsagen import __version__, config
 from tlsagen.cli.app import app
+
+pytest.importorskip("tlsagen_rfc2136")  # checks the docs against this provider
 from tlsagen_rfc2136.config import parse_settings
 
 ROOT = Path(__file__).parents[1]

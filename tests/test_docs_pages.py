@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Cli, Run
+from tests.helpers import Cli, Run, needs_provider
 from tlsagen.errors import EXIT_CODES
 from tlsagen.rollover import state
 
@@ -99,6 +99,7 @@ def _shows(run: Run, shown: str, exit_shown: bool) -> bool:
     return shown in (run.err + run.out + tail, run.out + run.err + tail)
 
 
+@needs_provider("zonefile")
 @pytest.mark.parametrize("page", SESSION_PAGES)
 def test_page_examples_print_what_the_page_shows(
     cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, page: str

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.helpers import needs_provider
 from tests.testbed.acme import CertDir, LocalCA, new_key
 from tlsagen.cli.app import main
 from tlsagen.config import Deploy
@@ -185,6 +186,7 @@ def site(tmp_path: Path, directory_mode: int, which: str, group: int = STRANGER)
     return config
 
 
+@needs_provider("zonefile")
 @pytest.mark.parametrize("directory_mode", [0o755, 0o1777], ids=["0755", "1777-sticky"])
 def test_private_and_sticky_directories_are_accepted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], directory_mode: int
@@ -192,6 +194,7 @@ def test_private_and_sticky_directories_are_accepted(
     assert main(["plan", "--config", str(site(tmp_path, directory_mode, "key"))]) == 0
 
 
+@needs_provider("zonefile")
 def test_a_directory_writable_by_its_owners_private_group_is_accepted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -279,6 +282,7 @@ def make_shared(directory: Path, how: str) -> None:
 SHARED = ["writable by others", "owned by another user"]
 
 
+@needs_provider("zonefile")
 @pytest.mark.parametrize("how", SHARED)
 @pytest.mark.parametrize("content", ["public key", "private key"])
 def test_a_generated_next_key_in_a_directory_others_may_write_to_is_refused(
@@ -299,6 +303,7 @@ def test_a_generated_next_key_in_a_directory_others_may_write_to_is_refused(
     assert ("is writable by group or others" if how == SHARED[0] else f"user id {STRANGER}") in err
 
 
+@needs_provider("zonefile")
 @pytest.mark.parametrize("how", SHARED)
 def test_a_state_file_in_a_directory_others_may_write_to_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str

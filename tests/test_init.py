@@ -69,7 +69,6 @@ def fill_in(config: Path, lab: DnsLab, root: Path, postfix: PostfixLab, deployed
     config.write_text(text + 'starttls = "smtp"\n')
 
 
-@pytest.mark.servers
 def test_what_init_writes_plans_publishes_and_runs_under_certbot(
     cli: Cli, dns_lab: DnsLab, pebble: Pebble, mail_server: PostfixLab, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Cli
+from tests.helpers import Cli, needs_provider
 from tests.testbed.acme import CertDir, LocalCA, new_key
 from tlsagen.core import material
 from tlsagen.core.tlsa import Params, compute
@@ -84,6 +84,7 @@ OUT_OF_RANGE = {
 }
 
 
+@needs_provider("zonefile")
 @pytest.mark.parametrize("case", OUT_OF_RANGE)
 @pytest.mark.parametrize("command", [["rollover", "status"], ["rollover", "advance"], ["plan"]])
 def test_a_time_or_ttl_out_of_range_in_the_state_is_a_damaged_state(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Cli
+from tests.helpers import Cli, needs_provider
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "docs/examples"
@@ -25,6 +25,7 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+@needs_provider("zonefile")
 def test_markdown_plan_is_a_table_for_a_pull_request(cli: Cli, config: Path) -> None:
     run = cli("plan", "--config", config, "--format", "markdown")
     assert run.code == 0, run.err
@@ -41,6 +42,7 @@ def test_markdown_plan_is_a_table_for_a_pull_request(cli: Cli, config: Path) -> 
         assert "<br>" in cells[4]
 
 
+@needs_provider("zonefile")
 def test_markdown_plan_after_publish_says_no_changes(cli: Cli, config: Path) -> None:
     assert cli("publish", "--config", config).code == 0
     run = cli("plan", "--config", config, "--format", "markdown", "--exit-code")
@@ -49,6 +51,7 @@ def test_markdown_plan_after_publish_says_no_changes(cli: Cli, config: Path) -> 
     assert run.out.count("| none |") == 2
 
 
+@needs_provider("zonefile")
 def test_json_plan_schema(cli: Cli, config: Path) -> None:
     run = cli("plan", "--config", config, "--format", "json")
     data = json.loads(run.out)
@@ -73,6 +76,7 @@ def test_unknown_format_is_a_usage_error(cli: Cli, config: Path) -> None:
     assert run.code == 2 and "use one of text, json, markdown" in run.err and run.out == ""
 
 
+@needs_provider("zonefile")
 def test_pending_changes_are_not_called_an_error(cli: Cli, config: Path) -> None:
     run = cli("plan", "--config", config, "--exit-code")
     assert run.code == 8

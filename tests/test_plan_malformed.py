@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Cli
+from tests.helpers import Cli, needs_provider
 from tlsagen.cli import output
 
 EXAMPLES = Path(__file__).parents[1] / "docs/examples"
@@ -30,6 +30,7 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+@needs_provider("zonefile")
 def test_text_plan_shows_the_record_escaped_with_why(cli: Cli, config: Path) -> None:
     run = cli("plan", "--config", config)
     assert run.code == 0, run.err
@@ -38,6 +39,7 @@ def test_text_plan_shows_the_record_escaped_with_why(cli: Cli, config: Path) -> 
     assert "2 of 2 owner(s) to change." in run.out
 
 
+@needs_provider("zonefile")
 def test_json_plan_holds_the_record_as_stored(cli: Cli, config: Path) -> None:
     run = cli("plan", "--config", config, "--json")
     assert "\x1b" not in run.out  # JSON escapes it
@@ -48,6 +50,7 @@ def test_json_plan_holds_the_record_as_stored(cli: Cli, config: Path) -> None:
     ]
 
 
+@needs_provider("zonefile")
 def test_markdown_plan_keeps_the_table_whole(cli: Cli, config: Path) -> None:
     run = cli("plan", "--config", config, "--format", "markdown")
     row = next(line for line in run.out.splitlines() if "_25._tcp.mx1" in line)
@@ -55,6 +58,7 @@ def test_markdown_plan_keeps_the_table_whole(cli: Cli, config: Path) -> None:
     assert row.count(" | ") == 4  # five cells: the record's | and ` do not break the table
 
 
+@needs_provider("zonefile")
 def test_publish_removes_the_line_and_converges(cli: Cli, config: Path) -> None:
     run = cli("publish", "--config", config)
     assert run.code == 0, run.err
@@ -63,6 +67,7 @@ def test_publish_removes_the_line_and_converges(cli: Cli, config: Path) -> None:
     assert cli("plan", "--config", config, "--exit-code").code == 0
 
 
+@needs_provider("zonefile")
 def test_terminal_table_shows_the_record_escaped(
     cli: Cli, config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

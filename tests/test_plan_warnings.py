@@ -12,8 +12,6 @@ import pytest
 from tests.test_cli_publish import Site
 from tests.testbed.model import DnsLab
 
-pytestmark = pytest.mark.servers
-
 
 def test_a_key_file_others_can_read_is_warned_in_every_format(
     dns_lab: DnsLab, fresh_host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import Cli
+from tests.helpers import Cli, needs_provider
 from tests.testbed.lab import child_zone_text
 
 CERT = Path(__file__).parents[1] / "docs/examples/mx.example.com/fullchain.pem"
 
 
+@needs_provider("zonefile")
 def test_a_failure_after_one_zone_was_updated_keeps_the_report(cli: Cli, tmp_path: Path) -> None:
     zones = tmp_path / "zones"
     zones.mkdir()

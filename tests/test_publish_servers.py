@@ -28,6 +28,7 @@ from tests.testbed.faulty import RCODE, Rule, faulty
 from tests.testbed.model import DnsLab, Server
 from tests.testbed.ports import free_port
 from tests.testbed.probe import query
+from tests.testbed.tiers import starts_servers
 from tlsagen import engine
 from tlsagen.config import load
 from tlsagen.core import material
@@ -44,6 +45,7 @@ def answers(server: Server, rcode: dns.rcode.Rcode) -> bool | None:
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def never_serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
     """Two real BIND servers: one serving only another zone (REFUSED for example.test.), one a
     secondary of example.test. whose primary does not exist (SERVFAIL)."""

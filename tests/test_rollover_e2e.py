@@ -23,6 +23,7 @@ from tests.testbed.acme import Certbot, Pebble, publish_hook
 from tests.testbed.model import DnsLab
 from tests.testbed.postfix import PostfixLab, start_postfix
 from tests.testbed.proc import binary
+from tests.testbed.tiers import starts_servers
 from tlsagen.core import material
 from tlsagen.core.material import spki_of_certificate
 from tlsagen.core.records import Owner
@@ -36,6 +37,7 @@ HOST = "mail.example.test"  # has an A record (127.0.0.1) in the lab's zone
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def mail_server() -> Iterator[PostfixLab]:
     """A Postfix of its own (the shared one must keep its certificates)."""
     with tempfile.TemporaryDirectory(prefix="tlsagen-rollover-postfix-") as directory:

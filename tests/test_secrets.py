@@ -24,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.helpers import needs_provider
 from tests.testbed.model import DnsLab
 from tests.testbed.ports import free_port
 from tlsagen import config_values
@@ -138,7 +139,6 @@ def rfc2136_config(
     )
 
 
-@pytest.mark.servers
 @pytest.mark.parametrize("secret_is", ["right", "wrong"])
 @pytest.mark.parametrize("given_by", ["key-file", "env", "file", "credentials"])
 def test_tsig_secret_never_shown(
@@ -222,7 +222,6 @@ def route53_config(secrets: Secrets, tmp_path: Path, endpoint: str, extra: str =
     )
 
 
-@pytest.mark.servers
 def test_aws_secret_key_never_shown(
     moto: str, tmp_path: Path, runs: Runs, secrets: Secrets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -265,6 +264,7 @@ def private_key(tmp_path: Path, secrets: Secrets) -> Path:
     return secrets.write(tmp_path / "next.key", pem)
 
 
+@needs_provider("zonefile")
 def test_private_key_never_shown(tmp_path: Path, runs: Runs, secrets: Secrets) -> None:
     key = private_key(tmp_path, secrets)
     assert runs("generate", key, "--host", "mx1.example.com", "--params", "3 1 0") == 0
@@ -363,6 +363,7 @@ def test_the_processes_tlsagen_starts_are_the_reviewed_ones() -> None:
     }
 
 
+@needs_provider("zonefile")
 def test_the_zone_check_command_gets_no_secret(
     tmp_path: Path, runs: Runs, secrets: Secrets, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,8 +31,6 @@ from tests.testbed import (
     query,
 )
 
-pytestmark = pytest.mark.servers
-
 TLSA = "3 1 1 " + hashlib.sha256(b"tlsagen testbed").hexdigest()
 
 

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import needs_provider
 from tests.test_cli_publish import EXAMPLE, Site
 from tests.testbed.bind import make_tsig_key, start_zones_primary
 from tests.testbed.lab import child_zone_text
 from tests.testbed.model import DnsLab, Server, TsigKey
 from tests.testbed.ports import free_port
+from tests.testbed.tiers import starts_servers
 from tlsagen.cli.app import main
 
 UNSIGNED_ZONES = ("plain.test.", "plain2.test.")
@@ -61,6 +63,7 @@ class Unsigned:
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def unsigned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Unsigned]:
     """A real BIND primary serving two unsigned zones, updatable and readable with TSIG."""
     directory = tmp_path_factory.mktemp("unsigned-bind")
@@ -84,7 +87,6 @@ def rfc2136_config(tmp_path: Path, unsigned: Unsigned) -> Path:
     return path
 
 
-@pytest.mark.servers
 def test_an_unsigned_zone_is_warned_once_per_zone_in_every_plan_format(
     unsigned: Unsigned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -106,7 +108,6 @@ def test_an_unsigned_zone_is_warned_once_per_zone_in_every_plan_format(
     assert out.index(shown[-1]) < out.index("| owner | service | zone | action | records |")
 
 
-@pytest.mark.servers
 def test_publish_json_and_dry_run_json_carry_the_unsigned_zone_warning(
     unsigned: Unsigned, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -128,7 +129,6 @@ def test_publish_json_and_dry_run_json_carry_the_unsigned_zone_warning(
     assert len(json_warnings(out, RFC2136_UNSIGNED)) == 2
 
 
-@pytest.mark.servers
 @pytest.mark.parametrize("server", ["bind", "knot"])
 def test_a_signed_zone_is_not_warned(
     server: str,
@@ -144,7 +144,6 @@ def test_a_signed_zone_is_not_warned(
     assert json.loads(out)["warnings"] == []
 
 
-@pytest.mark.servers
 def test_publish_json_carries_a_warning_logged_while_waiting(
     dns_lab: DnsLab, tmp_path: Path, fresh_host: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -192,6 +191,7 @@ def zonefile_config(tmp_path: Path, zone_text: str, extra: str = "") -> Path:
     return path
 
 
+@needs_provider("zonefile")
 def test_a_zone_file_without_dnskey_is_warned_once_in_every_format(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -230,6 +230,7 @@ def signed_by_the_server(directory: Path) -> tuple[str, str]:
     return ZONE_TEXT, "signed-by = 'server'\n"
 
 
+@needs_provider("zonefile")
 @pytest.mark.parametrize("setup", [dnskey_in_the_file, dnskey_included, signed_by_the_server])
 def test_a_zone_file_with_its_dnskey_or_signed_by_the_server_is_not_warned(
     setup: Callable[[Path], tuple[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -241,6 +242,7 @@ def test_a_zone_file_with_its_dnskey_or_signed_by_the_server_is_not_warned(
         assert "DNSKEY" not in err and json.loads(out)["warnings"] == []
 
 
+@needs_provider("zonefile")
 def test_a_dnskey_below_the_apex_does_not_count(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -251,6 +253,7 @@ def test_a_dnskey_below_the_apex_does_not_count(
     assert len(json_warnings(out, ZONEFILE_UNSIGNED)) == 1
 
 
+@needs_provider("zonefile")
 def test_an_unknown_signed_by_is_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -43,6 +43,8 @@ from tests.faults.common import (
     record_of,
 )
 from tlsagen.core.tlsa import TLSAData
+
+pytest.importorskip("tlsagen_cloudflare")  # a fault test of the CLI with this provider
 from tlsagen_cloudflare.provider import tlsa_data
 
 __all__ = ["cloudflare_api"]

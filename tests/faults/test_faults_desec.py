@@ -37,8 +37,10 @@ from tests.emulators.faults import (
 )
 from tests.emulators.fixtures import TOKEN_ENV, desec_api
 from tests.faults.common import CERT, Faults, held_state, record_of
+from tests.helpers import needs_provider
 
 __all__ = ["desec_api"]
+pytestmark = needs_provider("desec")  # the CLI publishes through it
 PROVIDER = "desec (emulator)"
 DOMAIN = "example.com"
 SUBNAMES = ["_25._tcp.mx1", "_25._tcp.mx2"]

@@ -48,6 +48,7 @@ from tests.testbed.faulty import EMPTY, HANG, Rule, faulty
 from tests.testbed.lab import child_zone_text
 from tests.testbed.ports import free_port
 from tests.testbed.proc import Proc
+from tests.testbed.tiers import starts_servers
 from tlsagen import engine
 from tlsagen.config import load as load_config
 from tlsagen.core.records import Change, ChangeSet, Owner, rrset
@@ -56,6 +57,8 @@ from tlsagen.net.dns import tlsa_at
 from tlsagen.provider import Endpoint, ProviderSettings, load
 from tlsagen.rollover import keys
 from tlsagen.testing import record
+
+pytest.importorskip("tlsagen_rfc2136")  # a fault test of the CLI with this provider
 from tlsagen_rfc2136 import transport
 
 HOSTS = 8  # per zone
@@ -174,7 +177,7 @@ def converge(site: Site, config: Path, want: str) -> None:
     assert set(site.held()) == {want}
 
 
-@pytest.fixture(params=["rfc2136", "zonefile"])
+@pytest.fixture(params=[pytest.param("rfc2136", marks=pytest.mark.servers), "zonefile"])
 def site(request: pytest.FixtureRequest, tmp_path: Path, fresh_host: str) -> Site:
     if request.param == "zonefile":
         return FileSite(tmp_path)
@@ -521,6 +524,7 @@ class OwnBind:
 
 
 @pytest.fixture
+@starts_servers
 def own_bind(tmp_path: Path) -> Iterator[OwnBind]:
     server = OwnBind(tmp_path / "own-bind")
     yield server

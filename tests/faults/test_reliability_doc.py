@@ -8,8 +8,11 @@ import subprocess
 import sys
 
 from tests.faults.common import ROOT
+from tests.helpers import needs_provider
+from tlsagen.provider import KNOWN
 
 
+@needs_provider(*KNOWN)  # the fault tests of every provider are collected
 def test_reliability_page_lists_every_fault_test() -> None:
     collect = ["--collect-only", "-q", "-p", "no:cacheprovider", "tests/faults", "tests/hostile"]
     collected = subprocess.run(

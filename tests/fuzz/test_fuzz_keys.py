@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.mutations import mutated, mutated_text, reads_or_refuses, spliced_lines
+
+pytest.importorskip("tlsagen_rfc2136")  # fuzzes this provider's parsers
 from tlsagen_rfc2136.keys import parse_key_file, read_credentials, read_key_file
 
 SECRET = base64.b64encode(b"\xff\xfe" * 16).decode()

@@ -14,6 +14,7 @@ from tests.faults.common import error_line
 from tests.faults.conftest import _FAULTS
 from tests.faults.conftest import pytest_runtest_makereport as pytest_runtest_makereport
 from tests.hostile.rogue import Bounded
+from tests.testbed.tiers import starts_servers
 
 MAX_RSS_MIB = 100.0
 
@@ -48,6 +49,7 @@ class Hostile:
 
 
 @pytest.fixture
+@starts_servers  # a tlsagen process against a rogue server, real timeouts: the `servers` tier
 def hostile(request: pytest.FixtureRequest) -> Hostile:
     found = Hostile()
     request.node.stash[_FAULTS] = found  # type: ignore[assignment]  # the hook reads `rows` only

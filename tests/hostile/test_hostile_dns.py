@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import needs_provider
 from tests.hostile.conftest import Hostile
 from tests.hostile.rogue import (
     CLOSE,
@@ -66,6 +67,7 @@ PRIMARY_FAULTS = {
 }
 
 
+@needs_provider("rfc2136")
 @pytest.mark.parametrize(("command", "fault"), PRIMARY_FAULTS, ids=lambda part: str(part))
 def test_a_rogue_primary_is_a_dns_failure(
     command: str, fault: str, hostile: Hostile, tmp_path: Path

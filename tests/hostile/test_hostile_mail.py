@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import needs_provider
 from tests.hostile.conftest import Hostile
 from tests.hostile.rogue import (
     STUB,
@@ -137,6 +138,7 @@ def test_an_unparsable_certificate_is_a_finding_and_the_other_target_is_reported
     assert "cannot be read" in texts and "not a valid X509 version" in texts, texts
 
 
+@needs_provider("rfc2136")
 def test_rollover_advance_holds_the_lock_no_longer_than_its_probe_timeout(
     resolver: RogueDns, hostile: Hostile, tmp_path: Path
 ) -> None:

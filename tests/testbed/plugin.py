@@ -15,11 +15,13 @@ from .model import DnsLab
 from .moto import start_moto
 from .postfix import PostfixLab, start_postfix
 from .proc import INSTALL_HINT, missing_tools
+from .tiers import starts_servers
 
 _host_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
+@starts_servers
 def dns_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsLab]:
     """The whole DNS lab, started once per session and stopped at its end."""
     missing = missing_tools()
@@ -36,6 +38,7 @@ def fresh_host() -> str:
 
 
 @pytest.fixture(scope="session")
+@starts_servers
 def postfix_lab() -> Iterator[PostfixLab]:
     """A second Postfix instance on loopback (STARTTLS with RSA + ECDSA, no TLS, wrapper mode).
 
@@ -49,6 +52,7 @@ def postfix_lab() -> Iterator[PostfixLab]:
 
 
 @pytest.fixture(scope="session")
+@starts_servers
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
     """pebble, the ACME test CA, on loopback; it takes every challenge as valid."""
     with start_pebble(tmp_path_factory.mktemp("pebble")) as found:
@@ -56,6 +60,7 @@ def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
 
 
 @pytest.fixture(scope="session")
+@starts_servers
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a moto_server started for this test session, stopped (by PID) at its end."""
     with start_moto(tmp_path_factory.mktemp("moto")) as url:

@@ -22,6 +22,7 @@ from .model import Server
 from .ports import free_port
 from .probe import PROBE_TIMEOUT, query, signed_dnskeys
 from .proc import LabError, Proc, binary, run
+from .tiers import starts_servers
 
 ZONE = "pdns.test."
 SCHEMA = (
@@ -177,6 +178,7 @@ def start_powerdns(directory: Path) -> Iterator[PowerDns]:
 
 
 @pytest.fixture(scope="session")
+@starts_servers
 def powerdns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PowerDns]:
     """pdns_server with its API and a signed zone, and its validating Unbound, for the session."""
     why = missing()
@@ -187,7 +189,6 @@ def powerdns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PowerD
 
 
 @pytest.fixture
-def powerdns(powerdns_server: PowerDns, request: pytest.FixtureRequest) -> PowerDns:
-    """The session's PowerDNS lab; marks the test as one that needs real servers."""
-    request.applymarker(pytest.mark.servers)
+def powerdns(powerdns_server: PowerDns) -> PowerDns:
+    """The session's PowerDNS lab."""
     return powerdns_server

@@ -28,6 +28,11 @@ TOOLS = (
     "unbound",
     "unbound-control",
 )
+# The servers the testbed starts: a test that starts one of these is in the `servers` tier
+# (tests/testbed/tiers.py); Proc starts no other program.
+DAEMONS = frozenset(
+    {"named", "knotd", "unbound", "pdns_server", "moto_server", "pebble", "postfix"}
+)
 
 T = TypeVar("T")
 
@@ -81,6 +86,8 @@ class Proc:
     """
 
     def __init__(self, name: str, argv: list[str], log: Path, port: int) -> None:
+        if argv[0] not in DAEMONS:
+            raise LabError(f"{argv[0]} is not in DAEMONS: add it there so its tests are marked")
         self.log = log
         with log.open("wb") as out:
             self.popen = subprocess.Popen(

@@ -11,8 +11,6 @@ from tlsagen.core.records import Owner, RRset
 from tlsagen.testing import Harness, ProviderContract
 from tlsagen_powerdns.provider import PowerDnsProvider
 
-pytestmark = pytest.mark.servers
-
 
 @pytest.fixture
 def harness(powerdns: PowerDns, make: Callable[..., PowerDnsProvider], fresh_host: str) -> Harness:

@@ -28,7 +28,6 @@ from tlsagen.core.tlsa import Params, compute
 from tlsagen.net import dns as tdns
 from tlsagen.provider import Endpoint
 
-pytestmark = pytest.mark.servers
 KEY_ENV = "TLSAGEN_TEST_PDNS_KEY"
 mail_server = rollover.mail_server  # a Postfix of the rollover test's own
 EXAMPLE = Path(__file__).parents[3] / "docs/examples/mx.example.com/fullchain.pem"

@@ -21,7 +21,6 @@ from tlsagen.testing import record
 from tlsagen_powerdns.api import Api
 from tlsagen_powerdns.provider import DISABLED, NOT_TLSA, PowerDnsProvider, _rrset
 
-pytestmark = pytest.mark.servers
 Make = Callable[..., PowerDnsProvider]
 
 

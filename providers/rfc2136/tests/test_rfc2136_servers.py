@@ -29,8 +29,6 @@ from tlsagen_rfc2136 import create, provider, transport
 from tlsagen_rfc2136.provider import Rfc2136Provider
 from tlsagen_rfc2136.wire import split
 
-pytestmark = pytest.mark.servers
-
 WHERE = "test [providers.dns]"
 ZONES = ["bind", "knot"]
 

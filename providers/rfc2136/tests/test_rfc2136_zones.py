@@ -14,18 +14,18 @@ import pytest
 from tests.testbed.bind import make_tsig_key, start_zones_primary
 from tests.testbed.lab import child_zone_text
 from tests.testbed.ports import free_port
+from tests.testbed.tiers import starts_servers
 from tlsagen.core.records import Owner
 from tlsagen.provider import ProviderSettings
 from tlsagen_rfc2136 import create, transfer
 from tlsagen_rfc2136.provider import AXFR_MIN_OWNERS, Rfc2136Provider
-
-pytestmark = pytest.mark.servers
 
 PARENT, CHILD = "parent.test.", "child.parent.test."
 DELEGATION = "child NS ns1.child\nns1.child A 127.0.0.1\n"
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def primary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A BIND serving both zones; the provider settings for it."""
     directory = tmp_path_factory.mktemp("zones")

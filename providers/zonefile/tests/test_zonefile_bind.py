@@ -9,6 +9,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import dns.rrset
+import pytest
 
 from tests.testbed.bind import start_named
 from tests.testbed.ports import free_port
@@ -25,6 +26,7 @@ def _query(port: int, name: str, rdtype: str) -> dns.rrset.RRset | None:
     return answer.answer[0] if answer.answer else None
 
 
+@pytest.mark.servers  # starts a named of its own
 def test_bind_serves_the_edited_zone(
     tmp_path: Path,
     zone_file: Path,
