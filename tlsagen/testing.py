@@ -23,10 +23,10 @@ from tlsagen.core.records import (
 )
 from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError
-from tlsagen.provider import Endpoint, Provider
+from tlsagen.provider import Endpoint, Provider, ReadsNoServer
 
 
-class MemoryProvider:
+class MemoryProvider(ReadsNoServer):
     """Holds RRsets in a dict; compare-and-swap like a real provider. For tests and examples."""
 
     def __init__(self, zone: str = "example.test.") -> None:

@@ -234,20 +234,37 @@ class Rfc2136Provider:
         """The zone's TLSA and CNAME records and its delegations, from one signed transfer from
         its primary; None if the server refuses it, or once it carries more than `limit`
         records (then queries cost less); either is remembered for the next read."""
-        server = self._primary(zone)
+        self._records[zone] = math.inf  # refused, unless the transfer tells more
+        found = self._transfer_from(zone, self._primary(zone), limit)
+        if found is not None:
+            self._records[zone] = found.carried
+            self._serials[zone] = found.serial
+        return found
+
+    def _transfer_from(self, zone: str, server: Endpoint, limit: int) -> Transfer | None:
+        """`zone`'s transfer from `server`; None if it fails or carries over `limit` records
+        (remembered as limit + 1, the least the zone holds)."""
         try:
             found = transfer(zone, server, self._key, self.config.timeout, limit)
         except (dns.exception.DNSException, OSError, EOFError, IndexError, struct.error) as exc:
             log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
-            self._records[zone] = math.inf
             return None
         if found is None:
             log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
             self._records[zone] = limit + 1
-            return None
-        self._records[zone] = found.carried
-        self._serials[zone] = found.serial
         return found
+
+    def served(
+        self, zone: str, server: Endpoint, owners: Collection[Owner]
+    ) -> Mapping[Owner, RRset] | None:
+        """What `server` serves at `owners`, from one transfer signed with the key (the server
+        must allow it: allow-transfer); None when it does not, and for fewer owners than make
+        a transfer pay (`read`'s measure)."""
+        limit = AXFR_RECORDS_PER_OWNER * len(owners)
+        if len(owners) < AXFR_MIN_OWNERS or self._records.get(zone, 0) > limit:
+            return None
+        found = self._transfer_from(zone, server, limit)
+        return None if found is None else found.rrsets(owners)
 
     def apply(self, changes: ChangeSet) -> None:
         """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone.
