@@ -142,14 +142,15 @@ NOT_READ = -1  # the serial of a server not read whole yet
 
 
 def _read_zone(
-    provider: Provider, zone: str, server: Endpoint, wanted: Sequence[OwnerPlan], seen: int | None
+    provider: Provider, zone: str, server: Endpoint, owners: Sequence[Owner], seen: int | None
 ) -> ZoneRead:
-    """What `server` serves at the wanted owners, by one read of the whole zone through the
-    provider. The first read is made at once (no serial asked: a provider that cannot read
-    whole costs no message); later ones only when the zone's SOA serial there moved from
-    `seen`, the serial before the last read (a server serving the same serial serves the same
-    zone). The serial alone proves nothing: servers that number serials themselves may serve
-    another zone under one."""
+    """What `server` serves at the planned `owners` (all of them: the provider judges the
+    cost of a transfer by the plan, not by the owners still missing), by one read of the whole
+    zone through the provider. The first read is made at once (no serial asked: a provider
+    that cannot read whole costs no message); later ones only when the zone's SOA serial
+    there moved from `seen`, the serial before the last read (a server serving the same serial
+    serves the same zone). The serial alone proves nothing: servers that number serials
+    themselves may serve another zone under one."""
     serial = None
     if seen != NOT_READ:
         try:
@@ -160,7 +161,7 @@ def _read_zone(
             return None
         if serial == seen:
             return serial, UNCHANGED
-    served = provider.served(zone, server, [item.owner for item in wanted])
+    served = provider.served(zone, server, owners)
     return None if served is None else (serial, served)
 
 
@@ -228,11 +229,12 @@ def wait_for_servers(
     whole = {key for key, wanted in pending.items() if wanted}  # read whole while it can be
     serials: dict[tuple[str, Endpoint], int | None] = {}  # each server read whole: its serial
     provider_of = {zone: providers[name] for name, zone in zones}
+    planned = {zone: [item.owner for item in wanted] for (_, zone), wanted in zones.items()}
 
     def read_zone(key: tuple[str, Endpoint]) -> ZoneRead:
         zone, server = key
         seen = serials.get(key, NOT_READ)
-        return _read_zone(provider_of[zone], zone, server, pending[key], seen)
+        return _read_zone(provider_of[zone], zone, server, planned[zone], seen)
 
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
         while True:

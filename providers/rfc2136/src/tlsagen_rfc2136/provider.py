@@ -179,12 +179,8 @@ class Rfc2136Provider:
         return self._primaries[zone]
 
     def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
-        """One AXFR when reading many owners (if the server allows it), else one query each."""
-        return self._read(zone, owners, len(owners))
-
-    def _read(self, zone: str, owners: Collection[Owner], held: int) -> Mapping[Owner, RRset]:
-        """`read`, in a zone that holds at least `held` owners with TLSA records: its transfer
-        may carry AXFR_RECORDS_PER_OWNER records for each of those. A transfer `zones` just
+        """One AXFR when reading many owners (if the server allows it, and it carries at most
+        AXFR_RECORDS_PER_OWNER records for each), else one query each. A transfer `zones` just
         made answers the first read of the zone."""
         wanted = sorted(set(owners))
         transfer = self._fresh.pop(zone, None)
@@ -192,7 +188,7 @@ class Rfc2136Provider:
             return transfer.rrsets(wanted)
         server = self._primary(zone)
         self._check_signing(zone, server)
-        limit = AXFR_RECORDS_PER_OWNER * max(len(wanted), held)
+        limit = AXFR_RECORDS_PER_OWNER * len(wanted)
         if len(wanted) >= AXFR_MIN_OWNERS and self._records.get(zone, 0) <= limit:
             transfer = self._transfer(zone, limit)
             if transfer is not None:
@@ -267,8 +263,9 @@ class Rfc2136Provider:
         return None if found is None else found.rrsets(owners)
 
     def apply(self, changes: ChangeSet) -> None:
-        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone.
-        Then wait until the primary serves them all (see `_confirm`)."""
+        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone,
+        and sent once the primary serves the one before (its SOA serial moved). Then wait until
+        a read shows the primary serving them all (see `_confirm`)."""
         if not changes.changes:
             return
         self._confirmed.pop(changes.zone, None)
@@ -278,9 +275,10 @@ class Rfc2136Provider:
         served = []
         serial = self._serials.pop(changes.zone, None)  # the zone's, at the last UPDATE or read
         for done, group in enumerate(groups):
+            last = done == len(groups) - 1
             try:
                 confirmed, serial = self._apply_group(
-                    changes.zone, group, server, len(changes.changes), serial
+                    changes.zone, group, server, changes.changes if last else (), serial
                 )
                 served.append(confirmed)
             except TlsagenError as exc:
@@ -299,19 +297,27 @@ class Rfc2136Provider:
         return self._confirmed.get(zone)
 
     def _apply_group(
-        self, zone: str, group: Sequence[Change], server: Endpoint, changed: int, serial: int | None
+        self,
+        zone: str,
+        group: Sequence[Change],
+        server: Endpoint,
+        read_back: Sequence[Change],
+        serial: int | None,
     ) -> tuple[bool, int | None]:
-        """Apply one UPDATE; whether a read showed the primary serving it, and at which serial
-        (see `_confirm`). The next UPDATE waits for that: BIND, signing inline, can leave an
-        UPDATE out of the signed zone when it comes while the one before is signed."""
+        """Apply one UPDATE; then wait until the primary's SOA serial moves from `serial` (the
+        next UPDATE waits for that: BIND, signing inline, leaves an UPDATE sent while it signs
+        the one before out of the signed zone) and a read shows it serving `read_back` (the
+        last UPDATE's: every change of the set); whether it did, and at which serial."""
         update = build_update(zone, group, self._key)
+        if serial is None and not read_back:  # no read follows: `_confirm` needs the serial
+            serial = self._serial(zone, server)  # before this UPDATE, to see it move
         try:
             response = self._send(zone, update, server)
         except NoAnswer as exc:  # maybe applied, maybe not: what DNS holds decides
             self._decide(zone, group, exc)
             return True, None
         if response.rcode() == dns.rcode.NOERROR:
-            return self._confirm(zone, group, server, changed, serial)
+            return self._confirm(zone, read_back, server, serial)
         if response.rcode() not in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
             raise rcode_error(response.rcode(), server, zone, self.config.key.name)
         current = self._read_until(zone, group, _settled)
@@ -349,14 +355,13 @@ class Rfc2136Provider:
         zone: str,
         changes: Sequence[Change],
         server: Endpoint,
-        changed: int,
         before: int | None,
     ) -> tuple[bool, int | None]:
         """Whether the primary serves every `after`, waiting `timeout` at most, and the zone's
         SOA serial then. The owners are read each time the serial moves (from `before`, the
         serial the zone had before the UPDATE, if known; else at once), not on every poll: with
         inline signing (BIND) the signed zone lags an update, by a second for a large one, and
-        a read of many owners (`changed`: those the change set touches) is a zone transfer.
+        a read of many owners is a zone transfer. No changes: only the serial is waited for.
         Only warns when it does not (or cannot be read): the change is applied, and publish
         checks every server afterwards."""
         owners = [change.owner for change in changes]
@@ -368,7 +373,7 @@ class Rfc2136Provider:
                 serial = self._serial(zone, server)
                 if serial is None or serial != seen:  # None: no serial tells, so read
                     seen = serial
-                    if holds_every_after(self._read(zone, owners, changed), changes):
+                    if not changes or holds_every_after(self.read(zone, owners), changes):
                         return True, serial
                 if time.monotonic() >= deadline:
                     break
