@@ -82,6 +82,8 @@ class Rfc2136Provider:
         self._fresh: dict[str, Transfer] = {}
         # zone -> the SOA serial its last transfer carried: the serial before an UPDATE after it
         self._serials: dict[str, int | None] = {}
+        # seconds the primary took at least to sign one change of an UPDATE, as last seen
+        self._signing = 0.0
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -274,20 +276,26 @@ class Rfc2136Provider:
         groups = split(changes.changes)
         served = []
         serial = self._serials.pop(changes.zone, None)  # the zone's, at the last UPDATE or read
-        for done, group in enumerate(groups):
-            last = done == len(groups) - 1
-            try:
-                confirmed, serial = self._apply_group(
-                    changes.zone, group, server, changes.changes if last else (), serial
-                )
-                served.append(confirmed)
-            except TlsagenError as exc:
-                if done:
-                    exc.args = (
-                        f"{exc} (this change set needed {len(groups)} UPDATEs to stay under "
-                        f"64 KiB, and the first {done} of them were applied)",
+        # Each UPDATE is built while the primary signs the one before.
+        builder = ThreadPoolExecutor(1)
+        updates = builder.map(lambda group: build_update(changes.zone, group, self._key), groups)
+        try:
+            for done, (group, update) in enumerate(zip(groups, updates, strict=True)):
+                last = done == len(groups) - 1
+                try:
+                    confirmed, serial = self._apply_group(
+                        changes.zone, update, group, server, changes.changes if last else (), serial
                     )
-                raise
+                    served.append(confirmed)
+                except TlsagenError as exc:
+                    if done:
+                        exc.args = (
+                            f"{exc} (this change set needed {len(groups)} UPDATEs to stay under "
+                            f"64 KiB, and the first {done} of them were applied)",
+                        )
+                    raise
+        finally:
+            builder.shutdown(cancel_futures=True)
         if all(served):
             self._confirmed[changes.zone] = server
 
@@ -299,16 +307,17 @@ class Rfc2136Provider:
     def _apply_group(
         self,
         zone: str,
+        update: dns.message.Message,
         group: Sequence[Change],
         server: Endpoint,
         read_back: Sequence[Change],
         serial: int | None,
     ) -> tuple[bool, int | None]:
-        """Apply one UPDATE; then wait until the primary's SOA serial moves from `serial` (the
-        next UPDATE waits for that: BIND, signing inline, leaves an UPDATE sent while it signs
-        the one before out of the signed zone) and a read shows it serving `read_back` (the
-        last UPDATE's: every change of the set); whether it did, and at which serial."""
-        update = build_update(zone, group, self._key)
+        """Send the UPDATE of `group`; then wait until the primary's SOA serial moves from
+        `serial` (the next UPDATE waits for that: BIND, signing inline, leaves an UPDATE sent
+        while it signs the one before out of the signed zone) and a read shows it serving
+        `read_back` (the last UPDATE's: every change of the set); whether it did, and at which
+        serial."""
         if serial is None and not read_back:  # no read follows: `_confirm` needs the serial
             serial = self._serial(zone, server)  # before this UPDATE, to see it move
         try:
@@ -317,7 +326,7 @@ class Rfc2136Provider:
             self._decide(zone, group, exc)
             return True, None
         if response.rcode() == dns.rcode.NOERROR:
-            return self._confirm(zone, read_back, server, serial)
+            return self._confirm(zone, read_back, server, serial, len(group))
         if response.rcode() not in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
             raise rcode_error(response.rcode(), server, zone, self.config.key.name)
         current = self._read_until(zone, group, _settled)
@@ -356,21 +365,31 @@ class Rfc2136Provider:
         changes: Sequence[Change],
         server: Endpoint,
         before: int | None,
+        sent: int,
     ) -> tuple[bool, int | None]:
         """Whether the primary serves every `after`, waiting `timeout` at most, and the zone's
         SOA serial then. The owners are read each time the serial moves (from `before`, the
         serial the zone had before the UPDATE, if known; else at once), not on every poll: with
         inline signing (BIND) the signed zone lags an update, by a second for a large one, and
         a read of many owners is a zone transfer. No changes: only the serial is waited for.
-        Only warns when it does not (or cannot be read): the change is applied, and publish
-        checks every server afterwards."""
+        The first poll comes after the time the primary took at least, for an UPDATE before, to
+        sign as many changes as the UPDATE `sent`. Only warns when it does not serve them (or
+        they cannot be read): the change is applied, and publish checks every server after."""
         owners = [change.owner for change in changes]
-        deadline = time.monotonic() + self.config.timeout
+        started = time.monotonic()
+        deadline = started + self.config.timeout
         delay = 0.02
         seen = before
+        unmoved: float | None = None  # when the last poll that showed the serial `before` was sent
+        time.sleep(self._signing * sent)
         try:
             while True:
+                asked = time.monotonic() - started
                 serial = self._serial(zone, server)
+                if serial is not None and serial == before:
+                    unmoved = asked
+                elif unmoved is not None and serial is not None and seen == before:
+                    self._signing = unmoved / sent  # it signed between the two polls
                 if serial is None or serial != seen:  # None: no serial tells, so read
                     seen = serial
                     if not changes or holds_every_after(self.read(zone, owners), changes):
