@@ -375,9 +375,9 @@ def test_each_update_waits_for_the_serial_and_the_last_one_reads_them_all(
         events.append(("read", len(owners)))
         return real_read(name, owners)
 
-    def send(name: str, update: Any, server: Endpoint) -> Any:
+    def send(name: str, update: Any, server: Endpoint, wire: bytes | None = None) -> Any:
         events.append(("update", None))
-        return real_send(name, update, server)
+        return real_send(name, update, server, wire)
 
     monkeypatch.setattr(keyed, "_serial", serial)
     monkeypatch.setattr(keyed, "read", read)

@@ -21,6 +21,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
+import dns.tsig
 
 from tlsagen.provider import (
     Change,
@@ -273,12 +274,13 @@ class Rfc2136Provider:
         self._confirmed.pop(changes.zone, None)
         self._fresh.pop(changes.zone, None)
         server = self._primary(changes.zone)
+        # Each UPDATE after the first is built and signed (TSIG) while the primary signs the one
+        # before.
         groups = split(changes.changes)
         served = []
         serial = self._serials.pop(changes.zone, None)  # the zone's, at the last UPDATE or read
-        # Each UPDATE is built while the primary signs the one before.
         builder = ThreadPoolExecutor(1)
-        updates = builder.map(lambda group: build_update(changes.zone, group, self._key), groups)
+        updates = builder.map(lambda group: _rendered(changes.zone, group, self._key), groups)
         try:
             for done, (group, update) in enumerate(zip(groups, updates, strict=True)):
                 last = done == len(groups) - 1
@@ -307,21 +309,21 @@ class Rfc2136Provider:
     def _apply_group(
         self,
         zone: str,
-        update: dns.message.Message,
+        update: tuple[dns.message.Message, bytes],
         group: Sequence[Change],
         server: Endpoint,
         read_back: Sequence[Change],
         serial: int | None,
     ) -> tuple[bool, int | None]:
-        """Send the UPDATE of `group`; then wait until the primary's SOA serial moves from
-        `serial` (the next UPDATE waits for that: BIND, signing inline, leaves an UPDATE sent
-        while it signs the one before out of the signed zone) and a read shows it serving
-        `read_back` (the last UPDATE's: every change of the set); whether it did, and at which
-        serial."""
+        """Send the UPDATE of `group` (and its wire); then wait until the primary's SOA serial
+        moves from `serial` (the next UPDATE waits for that: BIND, signing inline, leaves an
+        UPDATE sent while it signs the one before out of the signed zone) and a read shows it
+        serving `read_back` (the last UPDATE's: every change of the set); whether it did, and at
+        which serial."""
         if serial is None and not read_back:  # no read follows: `_confirm` needs the serial
             serial = self._serial(zone, server)  # before this UPDATE, to see it move
         try:
-            response = self._send(zone, update, server)
+            response = self._send(zone, update[0], server, update[1])
         except NoAnswer as exc:  # maybe applied, maybe not: what DNS holds decides
             self._decide(zone, group, exc)
             return True, None
@@ -427,12 +429,13 @@ class Rfc2136Provider:
         return current
 
     def _send(
-        self, zone: str, update: dns.message.Message, server: Endpoint
+        self, zone: str, update: dns.message.Message, server: Endpoint, wire: bytes | None = None
     ) -> dns.message.Message:
-        """The answer. An UPDATE that gets no answer telling what the server did is sent once
-        more (safe: its prerequisites); NoAnswer when that gets none either."""
+        """The answer (`wire`: the UPDATE rendered already). An UPDATE that gets no answer
+        telling what the server did is sent once more (safe: its prerequisites; signed anew);
+        NoAnswer when that gets none either."""
         try:
-            return exchange(update, server, self.config.timeout)
+            return exchange(update, server, self.config.timeout, wire=wire)
         except NoAnswer as exc:
             log.warning("%s; sending the UPDATE again", exc)
         try:
@@ -461,6 +464,14 @@ class Rfc2136Provider:
         if not endpoints:
             raise ProviderError(f"the NS set of {zone} has no addresses; set 'nameservers'")
         return tuple(dict.fromkeys(endpoints))
+
+
+def _rendered(
+    zone: str, group: Sequence[Change], key: dns.tsig.Key
+) -> tuple[dns.message.Message, bytes]:
+    """The UPDATE of `group`, and its wire, signed with `key`."""
+    update = build_update(zone, group, key)
+    return update, update.to_wire()
 
 
 def _moved(current: Reads, group: Sequence[Change]) -> list[Owner]:

@@ -61,7 +61,9 @@ def wire_size(change: Change) -> int:
 
 
 def _lengths(rrset: RRset) -> list[int]:
-    return [len(rdata.to_digestable()) for rdata in to_rdatas(rrset)]
+    if rrset.malformed:  # rare: each record's octets as the server holds them
+        return [len(rdata.to_digestable()) for rdata in to_rdatas(rrset)]
+    return [len(record.to_wire()) for record in rrset.records]
 
 
 def split(changes: Sequence[Change]) -> list[tuple[Change, ...]]:
