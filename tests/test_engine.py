@@ -241,3 +241,68 @@ def test_a_server_is_asked_about_an_owner_until_it_serves_it_and_not_after(
     assert all(report.state == plans.SERVING for report in reports) and len(reports) == 2
     secondary, second = Endpoint("192.0.2.2", 53), plan.owners[1].owner
     assert Counter(asked) == Counter({(secondary, first): 1, (secondary, second): 2})
+
+
+class WholeZoneProvider(ServedProvider):
+    """A provider that reads its server's whole zone (as rfc2136 does by a transfer): each
+    read answers the next of `answers` (the last one repeated); None: it cannot read so."""
+
+    def __init__(self, answers: list[dict[Owner, RRset] | None]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.whole_reads = 0
+
+    def served(
+        self, zone: str, server: Endpoint, owners: Collection[Owner]
+    ) -> Mapping[Owner, RRset] | None:
+        self.whole_reads += 1
+        found = self.answers[min(self.whole_reads, len(self.answers)) - 1]
+        return None if found is None else {o: found[o] for o in owners if o in found}
+
+
+def test_a_server_read_whole_is_read_again_only_when_its_serial_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No owner is asked about; the zone is read at once (no serial asked), then with the serial
+    it has (5), then not while the serial stays, and again once it moved (6); the report
+    carries the serial polled last."""
+    provider = WholeZoneProvider([])
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    engine.apply(plan, {"mem": provider})
+    provider.answers = [{}, {}, dict(provider.data)]
+    serials = iter([5, 5, 6])
+    monkeypatch.setattr(dns, "soa_serial", lambda server, zone: next(serials))
+    pauses, sleep = serve(monkeypatch, [])
+    monkeypatch.setattr(dns, "tlsa_answer", lambda server, owner: pytest.fail("asked an owner"))
+    reports = engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=sleep)
+    assert len(pauses) == 3 and provider.whole_reads == 3
+    assert [(r.state, r.serial) for r in reports] == [(plans.SERVING, 6)]
+
+
+def test_a_server_that_cannot_be_read_whole_is_asked_about_each_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider cannot read the zone whole (the server refuses a transfer): no serial is
+    asked before that, and each owner is asked about instead, until it is served."""
+    provider = WholeZoneProvider([None])
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    engine.apply(plan, {"mem": provider})
+    pauses, sleep = serve(monkeypatch, [{}, dict(provider.data)])
+    asked_serial: list[Endpoint] = []
+    monkeypatch.setattr(dns, "soa_serial", lambda server, zone: asked_serial.append(server) or 7)
+    reports = engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=sleep)
+    assert provider.whole_reads == 1 and len(pauses) == 1
+    assert len(asked_serial) == 1  # for the report only
+    assert [r.state for r in reports] == [plans.SERVING]
+
+
+def test_another_writer_seen_in_a_zone_read_whole_is_a_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = WholeZoneProvider([])
+    plan = engine.make_plan(load(tmp_path), {"mem": provider}, NOW)
+    engine.apply(plan, {"mem": provider})
+    provider.data[MX1] = rrset(MX1, 300, [record("someone else")])
+    provider.answers = [dict(provider.data)]
+    with pytest.raises(ConflictError, match=f"another writer changed {MX1} TLSA"):
+        engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=lambda s: None)

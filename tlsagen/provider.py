@@ -5,7 +5,8 @@ A provider (`tlsagen-rfc2136`, `tlsagen-route53`, `tlsagen-zonefile`, and any wr
 imports `tlsagen.provider` and nothing else of tlsagen (its tests add `tlsagen.testing`, the
 contract suite); tests/test_layering.py holds them to it. Here are:
 
-- the contract: `Provider`, `ProviderSettings` (what a factory receives), `ProviderFactory`;
+- the contract: `Provider`, `ProviderSettings` (what a factory receives), `ProviderFactory`,
+  `ReadsNoServer` (its `confirmed` and `served` for a provider that reads no listed server);
   they live in registry.py, so that a shared helper module below this one can use them;
 - value types: `Owner`, `RRset`, `Malformed`, `Change`, `ChangeSet`, `TLSAData`, `Params`,
   `Endpoint`; reading records as stored (`stored_record`, `stored_rrset`, `generic_octets`);
@@ -80,6 +81,7 @@ from tlsagen.registry import (
     Provider,
     ProviderFactory,
     ProviderSettings,
+    ReadsNoServer,
     installed,
     load,
     missing_provider,
@@ -122,6 +124,7 @@ __all__ = [
     "ProviderFactory",
     "ProviderSettings",
     "RRset",
+    "ReadsNoServer",
     "ReplyError",
     "ReplyTimeout",
     "TLSAData",

@@ -34,6 +34,31 @@ class Provider(Protocol):
     def servers(self, zone: str) -> Sequence[Endpoint]:
         """Every authoritative server to poll for propagation; empty when `apply` already waits."""
 
+    def confirmed(self, zone: str) -> Endpoint | None:
+        """The server among `servers(zone)` that a read after the last `apply` to `zone` showed
+        serving every change it made (the wait does not ask it again); None if none did."""
+
+    def served(
+        self, zone: str, server: Endpoint, owners: Collection[Owner]
+    ) -> Mapping[Owner, RRset] | None:
+        """What `server` (one of `servers(zone)`) serves at `owners`, read in one exchange for
+        the whole zone (a zone transfer); None when the provider cannot read so (the server
+        refuses, or one query per owner costs less): the wait then asks about each owner."""
+
+
+class ReadsNoServer:
+    """`confirmed` and `served` for a provider whose reads tell nothing about the servers it
+    lists (an HTTP API, a file, or no servers listed): the wait asks each server about each
+    owner. Such a provider subclasses it."""
+
+    def confirmed(self, zone: str) -> Endpoint | None:
+        return None
+
+    def served(
+        self, zone: str, server: Endpoint, owners: Collection[Owner]
+    ) -> Mapping[Owner, RRset] | None:
+        return None
+
 
 ProviderFactory = Callable[["ProviderSettings"], Provider]
 

@@ -23,10 +23,11 @@ from tlsagen.core.records import (
 )
 from tlsagen.core.tlsa import TLSAData
 from tlsagen.errors import ConflictError
-from tlsagen.provider import Endpoint, Provider
+from tlsagen.net import dns
+from tlsagen.provider import Endpoint, Provider, ReadsNoServer
 
 
-class MemoryProvider:
+class MemoryProvider(ReadsNoServer):
     """Holds RRsets in a dict; compare-and-swap like a real provider. For tests and examples."""
 
     def __init__(self, zone: str = "example.test.") -> None:
@@ -207,3 +208,15 @@ class ProviderContract:
         assert harness.read(owner) == {owner: concurrent}
         harness.apply(Change(owner, concurrent, None))  # and they can be deleted
         assert harness.read(owner) == {}
+
+    def test_confirmed_names_a_server_serving_the_change(self, harness: Harness) -> None:
+        """`confirmed` after an apply: None, or a server that serves the change (the wait does
+        not ask it); what `served` reads there is None or that change too."""
+        owner = harness.owner()
+        new = rrset(owner, 300, [record("a")])
+        harness.apply(Change(owner, None, new))
+        server = harness.provider.confirmed(harness.zone)
+        if server is None:
+            return
+        assert dns.tlsa_at(server, owner) == new
+        assert harness.provider.served(harness.zone, server, [owner]) in (None, {owner: new})

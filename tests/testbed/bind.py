@@ -80,12 +80,22 @@ zone "{zone}" {{
     return start_named("bind-primary", directory, port, [key, txt_only_key], body)
 
 
-def start_secondary(directory: Path, port: int, zone: str, key: TsigKey, primary_port: int) -> Proc:
-    """named transferring zone from the primary (NOTIFY + IXFR, TSIG-signed)."""
+def start_secondary(
+    directory: Path,
+    port: int,
+    zone: str,
+    key: TsigKey,
+    primary_port: int,
+    allow_transfer: str | None = None,
+) -> Proc:
+    """named transferring zone from the primary (NOTIFY + IXFR, TSIG-signed), and letting `key`
+    transfer it in turn (or whom `allow_transfer` names: "none")."""
+    allowed = allow_transfer or f"key {key.name}"
     body = f"""zone "{zone}" {{
     type secondary;
     file "{zone}bk";
     primaries {{ 127.0.0.1 port {primary_port} key {key.name}; }};
+    allow-transfer {{ {allowed}; }};
     allow-notify {{ 127.0.0.1; }};
     notify no;
     min-refresh-time 1;

@@ -109,20 +109,60 @@ def validated(resolver: Endpoint, owners: Sequence[Owner]) -> tuple[frozenset[TL
 SERVED, WAITING, REPLACED = "served", "waiting", "replaced"
 
 
-def _poll(server: Endpoint, item: OwnerPlan) -> tuple[str, RRset | None, str | None]:
-    """What `server` serves for the item's owner, and SERVED when that is the planned RRset;
-    REPLACED when it is neither that nor what the run read before applying (another writer, or
-    a secondary lagging further behind); FAILING when it answers an rcode of NEVER_SERVING;
-    WAITING otherwise, and when it does not answer. Last, the answer's rcode."""
+Polled = tuple[str, RRset | None, str | None]  # a verdict, the RRset served, the rcode
+
+
+def _poll(server: Endpoint, item: OwnerPlan) -> Polled:
+    """What `server` serves for the item's owner, and its `_verdict`; FAILING when it answers
+    an rcode of NEVER_SERVING; WAITING when it does not answer. Last, the answer's rcode."""
     try:
         held, rcode = dns.tlsa_answer(server, item.owner)
     except dns.AnswerError as exc:
         return (FAILING if exc.rcode in NEVER_SERVING else WAITING), None, exc.rcode
     except ProviderError:
         return WAITING, None, None
+    return _verdict(item, held), held, rcode
+
+
+def _verdict(item: OwnerPlan, held: RRset | None) -> str:
+    """SERVED when a server holds the planned RRset; REPLACED when it is neither that nor what
+    the run read before applying (another writer, or a secondary lagging further behind);
+    WAITING otherwise."""
     if held == item.desired:
-        return SERVED, held, rcode
-    return (WAITING if held == item.current else REPLACED), held, rcode
+        return SERVED
+    return WAITING if held == item.current else REPLACED
+
+
+# One round's answers of a server read whole (`_read_zone`): its SOA serial (None: not asked)
+# and, when the zone was read, each wanted owner's RRset; UNCHANGED when the serial did not move
+# since the last read. None when it cannot be read whole (ask about each owner instead).
+UNCHANGED = "unchanged"
+ZoneRead = tuple[int | None, Mapping[Owner, RRset] | str] | None
+NOT_READ = -1  # the serial of a server not read whole yet
+
+
+def _read_zone(
+    provider: Provider, zone: str, server: Endpoint, owners: Sequence[Owner], seen: int | None
+) -> ZoneRead:
+    """What `server` serves at the planned `owners` (all of them: the provider judges the
+    cost of a transfer by the plan, not by the owners still missing), by one read of the whole
+    zone through the provider. The first read is made at once (no serial asked: a provider
+    that cannot read whole costs no message); later ones only when the zone's SOA serial
+    there moved from `seen`, the serial before the last read (a server serving the same serial
+    serves the same zone). The serial alone proves nothing: servers that number serials
+    themselves may serve another zone under one."""
+    serial = None
+    if seen != NOT_READ:
+        try:
+            serial = dns.soa_serial(server, zone)
+        except ProviderError:
+            return None  # asked about each owner, which names a failing server
+        if serial is None:
+            return None
+        if serial == seen:
+            return serial, UNCHANGED
+    served = provider.served(zone, server, owners)
+    return None if served is None else (serial, served)
 
 
 def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provider]) -> set[Owner]:
@@ -151,13 +191,6 @@ def _raise_if_replaced(items: Iterable[OwnerPlan], providers: Mapping[str, Provi
     return confirmed
 
 
-def _confirmed_at(provider: Provider, zone: str) -> Endpoint | None:
-    """The server the provider's own read showed serving every planned RRset of `zone` after
-    its `apply` (a provider may tell, with a `confirmed` method): it is not asked again."""
-    confirmed: Callable[[str], Endpoint | None] | None = getattr(provider, "confirmed", None)
-    return confirmed(zone) if confirmed is not None else None
-
-
 def wait_for_servers(
     plan: Plan,
     providers: Mapping[str, Provider],
@@ -168,7 +201,9 @@ def wait_for_servers(
 ) -> list[ServerReport]:
     """Poll every authoritative server until it serves every planned RRset, or time out; a
     server is asked about an owner until it serves it, and not at all when the provider's read
-    after applying confirmed it (`_confirmed_at`).
+    after applying confirmed it (`Provider.confirmed`). A server the provider can read whole
+    (`Provider.served`: one zone transfer) is read so, and again only once its SOA serial moved;
+    one that cannot be read whole is asked about each owner.
 
     A server that answers REFUSED, NOTAUTH or SERVFAIL is named at once (a warning) and no
     longer waited for: it will not start serving by waiting. ConflictError as soon as another
@@ -180,7 +215,7 @@ def wait_for_servers(
     pending: dict[tuple[str, Endpoint], list[OwnerPlan]] = {}
     rcodes: dict[tuple[str, Endpoint], str | None] = {}  # each server's last rcode
     for (name, zone), wanted in sorted(zones.items()):
-        read_at = _confirmed_at(providers[name], zone)
+        read_at = providers[name].confirmed(zone)
         for server in providers[name].servers(zone):
             pending[(zone, server)] = [] if server == read_at else list(wanted)
             if server == read_at:
@@ -191,13 +226,37 @@ def wait_for_servers(
     delay = 0.2
     cleared: set[tuple[Owner, RRset | None]] = set()  # odd answers the source showed harmless
     failing: set[tuple[str, Endpoint]] = set()
+    whole = {key for key, wanted in pending.items() if wanted}  # read whole while it can be
+    serials: dict[tuple[str, Endpoint], int | None] = {}  # each server read whole: its serial
+    provider_of = {zone: providers[name] for name, zone in zones}
+    planned = {zone: [item.owner for item in wanted] for (_, zone), wanted in zones.items()}
+
+    def read_zone(key: tuple[str, Endpoint]) -> ZoneRead:
+        zone, server = key
+        seen = serials.get(key, NOT_READ)
+        return _read_zone(provider_of[zone], zone, server, planned[zone], seen)
+
     with ThreadPoolExecutor(POLL_WORKERS) as pool:
         while True:
-            polling = [key for key in pending if key not in failing]
-            jobs = [(key, item) for key in polling for item in pending[key]]
+            polling = [key for key in pending if key not in failing and pending[key]]
+            answers: list[tuple[tuple[str, Endpoint], OwnerPlan, Polled]] = []
+            reading = [key for key in polling if key in whole]
+            for key, read in zip(reading, pool.map(read_zone, reading), strict=True):
+                if read is None:
+                    whole.discard(key)
+                    continue
+                serials[key], served = read
+                if isinstance(served, Mapping):
+                    for item in pending[key]:
+                        held = served.get(item.owner)
+                        answers.append((key, item, (_verdict(item, held), held, "NOERROR")))
+            jobs = [(key, item) for key in polling if key not in whole for item in pending[key]]
             polled = list(pool.map(lambda job: _poll(job[0][1], job[1]), jobs))
+            answers += [
+                (key, item, answer) for (key, item), answer in zip(jobs, polled, strict=True)
+            ]
             suspects: dict[tuple[Owner, RRset | None], OwnerPlan] = {}
-            for (key, item), (answer, held, rcode) in zip(jobs, polled, strict=True):
+            for key, item, (answer, held, rcode) in answers:
                 rcodes[key] = rcode
                 if answer == SERVED:
                     pending[key].remove(item)
@@ -228,8 +287,9 @@ def wait_for_servers(
             delay = min(delay * 1.5, 2.0)
     reports = []
     for (zone, server), wanted in pending.items():
+        serial = serials.get((zone, server))
         try:
-            serial = dns.soa_serial(server, zone)
+            serial = dns.soa_serial(server, zone) if serial is None else serial
         except ProviderError:
             serial = None
         seconds = finished.get((zone, server), clock() - started)

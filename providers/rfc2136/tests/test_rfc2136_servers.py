@@ -354,32 +354,43 @@ def test_large_change_set_is_split_and_wholly_applied(dns_lab: DnsLab, fresh_hos
 
 
 @pytest.mark.parametrize("zone", ZONES, indirect=True)
-def test_an_update_is_confirmed_by_reads_only_when_the_serial_moves(
+def test_each_update_waits_for_the_serial_and_the_last_one_reads_them_all(
     dns_lab: DnsLab, zone: Zone, fresh_host: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The primary is asked for the SOA serial until it serves each UPDATE; its owners are read
-    once at first and again only after the serial moved; the primary is then named confirmed."""
+    """Each UPDATE but the first is sent once the primary's SOA serial moved from the serial
+    before the one before it (BIND signing inline drops an UPDATE sent while it signs the one
+    before); the owners of every UPDATE are read once, after the last one, and again only after
+    the serial moved; the primary is then named confirmed."""
     keyed = make_provider(dns_lab, zone)
-    serials: list[int | None] = []
-    reads: list[int | None] = []
-    real_serial, real_read = keyed._serial, keyed._read
+    events: list[tuple[str, Any]] = []
+    real_serial, real_read, real_send = keyed._serial, keyed.read, keyed._send
 
     def serial(name: str, server: Endpoint) -> int | None:
-        serials.append(real_serial(name, server))
-        return serials[-1]
+        events.append(("serial", real_serial(name, server)))
+        return events[-1][1]  # type: ignore[no-any-return]
 
-    def read(name: str, owners: Any, held: int) -> Any:
-        reads.append(serials[-1])
-        return real_read(name, owners, held)
+    def read(name: str, owners: Any) -> Any:
+        events.append(("read", len(owners)))
+        return real_read(name, owners)
+
+    def send(name: str, update: Any, server: Endpoint, wire: bytes | None = None) -> Any:
+        events.append(("update", None))
+        return real_send(name, update, server, wire)
 
     monkeypatch.setattr(keyed, "_serial", serial)
-    monkeypatch.setattr(keyed, "_read", read)
+    monkeypatch.setattr(keyed, "read", read)
+    monkeypatch.setattr(keyed, "_send", send)
     changes = large_change_set(zone, fresh_host)
     keyed.apply(changes)
     assert keyed.confirmed(zone.name) == Endpoint(zone.primary.host, zone.primary.port)
-    groups = len(split(changes.changes))
-    moves = sum(1 for before, after in pairwise(serials) if before != after)
-    assert None not in serials and groups <= len(reads) <= groups + moves
+    updates = [at for at, (kind, _) in enumerate(events) if kind == "update"]
+    assert len(updates) == len(split(changes.changes)) == 2
+    before = [value for kind, value in events[: updates[1]] if kind == "serial"]
+    assert None not in before and before[-1] != before[0]  # it moved before the second UPDATE
+    reads = [(at, value) for at, (kind, value) in enumerate(events) if kind == "read"]
+    assert reads[0][0] > updates[-1] and reads[0][1] == len(changes.changes)
+    after = [value for kind, value in events[updates[-1] :] if kind == "serial"]
+    assert len(reads) <= 1 + sum(1 for a, b in pairwise(after) if a != b)
 
 
 def test_conflict_in_a_later_update_says_the_earlier_ones_were_applied(

@@ -27,6 +27,7 @@ from tlsagen.provider import (
     Owner,
     ProviderError,
     ProviderSettings,
+    ReadsNoServer,
     RRset,
     TLSAData,
     Unanswered,
@@ -103,7 +104,7 @@ def _rrset(owner: Owner, records: Sequence[Record]) -> RRset:
     )
 
 
-class CloudflareProvider:
+class CloudflareProvider(ReadsNoServer):
     """Publishes TLSA records in Cloudflare zones. One instance serves one run."""
 
     def __init__(self, settings: Settings) -> None:

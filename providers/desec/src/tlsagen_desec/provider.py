@@ -26,6 +26,7 @@ from tlsagen.provider import (
     Owner,
     ProviderError,
     ProviderSettings,
+    ReadsNoServer,
     RRset,
     TLSAData,
     Unanswered,
@@ -71,7 +72,7 @@ def stored(text: str) -> TLSAData | Malformed:
     return TLSAData(usage, selector, mtype, data)
 
 
-class DesecProvider:
+class DesecProvider(ReadsNoServer):
     """Publishes TLSA RRsets in deSEC domains. One instance serves one run."""
 
     def __init__(self, settings: Settings) -> None:

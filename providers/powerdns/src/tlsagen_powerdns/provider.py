@@ -28,6 +28,7 @@ from tlsagen.provider import (
     Malformed,
     Owner,
     ProviderError,
+    ReadsNoServer,
     RRset,
     TLSAData,
     holds_every_after,
@@ -41,7 +42,7 @@ NOT_TLSA = "not a TLSA record (usage selector matching-type hex)"
 DISABLED = "disabled in PowerDNS: stored, but not served"
 
 
-class PowerDnsProvider:
+class PowerDnsProvider(ReadsNoServer):
     """Publishes TLSA RRsets through one PowerDNS server's API. One instance serves one run."""
 
     def __init__(self, api: Api, settings: Settings) -> None:

@@ -21,6 +21,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
+import dns.tsig
 
 from tlsagen.provider import (
     Change,
@@ -82,6 +83,8 @@ class Rfc2136Provider:
         self._fresh: dict[str, Transfer] = {}
         # zone -> the SOA serial its last transfer carried: the serial before an UPDATE after it
         self._serials: dict[str, int | None] = {}
+        # seconds the primary took at least to sign one change of an UPDATE, as last seen
+        self._signing = 0.0
 
     def zones(self, owners: Collection[Owner]) -> Mapping[Owner, str]:
         zone = self.config.zone
@@ -179,12 +182,8 @@ class Rfc2136Provider:
         return self._primaries[zone]
 
     def read(self, zone: str, owners: Collection[Owner]) -> Mapping[Owner, RRset]:
-        """One AXFR when reading many owners (if the server allows it), else one query each."""
-        return self._read(zone, owners, len(owners))
-
-    def _read(self, zone: str, owners: Collection[Owner], held: int) -> Mapping[Owner, RRset]:
-        """`read`, in a zone that holds at least `held` owners with TLSA records: its transfer
-        may carry AXFR_RECORDS_PER_OWNER records for each of those. A transfer `zones` just
+        """One AXFR when reading many owners (if the server allows it, and it carries at most
+        AXFR_RECORDS_PER_OWNER records for each), else one query each. A transfer `zones` just
         made answers the first read of the zone."""
         wanted = sorted(set(owners))
         transfer = self._fresh.pop(zone, None)
@@ -192,7 +191,7 @@ class Rfc2136Provider:
             return transfer.rrsets(wanted)
         server = self._primary(zone)
         self._check_signing(zone, server)
-        limit = AXFR_RECORDS_PER_OWNER * max(len(wanted), held)
+        limit = AXFR_RECORDS_PER_OWNER * len(wanted)
         if len(wanted) >= AXFR_MIN_OWNERS and self._records.get(zone, 0) <= limit:
             transfer = self._transfer(zone, limit)
             if transfer is not None:
@@ -234,45 +233,71 @@ class Rfc2136Provider:
         """The zone's TLSA and CNAME records and its delegations, from one signed transfer from
         its primary; None if the server refuses it, or once it carries more than `limit`
         records (then queries cost less); either is remembered for the next read."""
-        server = self._primary(zone)
+        self._records[zone] = math.inf  # refused, unless the transfer tells more
+        found = self._transfer_from(zone, self._primary(zone), limit)
+        if found is not None:
+            self._records[zone] = found.carried
+            self._serials[zone] = found.serial
+        return found
+
+    def _transfer_from(self, zone: str, server: Endpoint, limit: int) -> Transfer | None:
+        """`zone`'s transfer from `server`; None if it fails or carries over `limit` records
+        (remembered as limit + 1, the least the zone holds)."""
         try:
             found = transfer(zone, server, self._key, self.config.timeout, limit)
         except (dns.exception.DNSException, OSError, EOFError, IndexError, struct.error) as exc:
             log.debug("AXFR of %s from %s failed (%s); reading by queries", zone, server, exc)
-            self._records[zone] = math.inf
             return None
         if found is None:
             log.debug("the AXFR of %s is over %d records; reading by queries", zone, limit)
             self._records[zone] = limit + 1
-            return None
-        self._records[zone] = found.carried
-        self._serials[zone] = found.serial
         return found
 
+    def served(
+        self, zone: str, server: Endpoint, owners: Collection[Owner]
+    ) -> Mapping[Owner, RRset] | None:
+        """What `server` serves at `owners`, from one transfer signed with the key (the server
+        must allow it: allow-transfer); None when it does not, and for fewer owners than make
+        a transfer pay (`read`'s measure)."""
+        limit = AXFR_RECORDS_PER_OWNER * len(owners)
+        if len(owners) < AXFR_MIN_OWNERS or self._records.get(zone, 0) > limit:
+            return None
+        found = self._transfer_from(zone, server, limit)
+        return None if found is None else found.rrsets(owners)
+
     def apply(self, changes: ChangeSet) -> None:
-        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone.
-        Then wait until the primary serves them all (see `_confirm`)."""
+        """One UPDATE, or several when one would exceed 64 KiB: each of those is atomic alone,
+        and sent once the primary serves the one before (its SOA serial moved). Then wait until
+        a read shows the primary serving them all (see `_confirm`)."""
         if not changes.changes:
             return
         self._confirmed.pop(changes.zone, None)
         self._fresh.pop(changes.zone, None)
         server = self._primary(changes.zone)
+        # Each UPDATE after the first is built and signed (TSIG) while the primary signs the one
+        # before.
         groups = split(changes.changes)
         served = []
         serial = self._serials.pop(changes.zone, None)  # the zone's, at the last UPDATE or read
-        for done, group in enumerate(groups):
-            try:
-                confirmed, serial = self._apply_group(
-                    changes.zone, group, server, len(changes.changes), serial
-                )
-                served.append(confirmed)
-            except TlsagenError as exc:
-                if done:
-                    exc.args = (
-                        f"{exc} (this change set needed {len(groups)} UPDATEs to stay under "
-                        f"64 KiB, and the first {done} of them were applied)",
+        builder = ThreadPoolExecutor(1)
+        updates = builder.map(lambda group: _rendered(changes.zone, group, self._key), groups)
+        try:
+            for done, (group, update) in enumerate(zip(groups, updates, strict=True)):
+                last = done == len(groups) - 1
+                try:
+                    confirmed, serial = self._apply_group(
+                        changes.zone, update, group, server, changes.changes if last else (), serial
                     )
-                raise
+                    served.append(confirmed)
+                except TlsagenError as exc:
+                    if done:
+                        exc.args = (
+                            f"{exc} (this change set needed {len(groups)} UPDATEs to stay under "
+                            f"64 KiB, and the first {done} of them were applied)",
+                        )
+                    raise
+        finally:
+            builder.shutdown(cancel_futures=True)
         if all(served):
             self._confirmed[changes.zone] = server
 
@@ -282,19 +307,28 @@ class Rfc2136Provider:
         return self._confirmed.get(zone)
 
     def _apply_group(
-        self, zone: str, group: Sequence[Change], server: Endpoint, changed: int, serial: int | None
+        self,
+        zone: str,
+        update: tuple[dns.message.Message, bytes],
+        group: Sequence[Change],
+        server: Endpoint,
+        read_back: Sequence[Change],
+        serial: int | None,
     ) -> tuple[bool, int | None]:
-        """Apply one UPDATE; whether a read showed the primary serving it, and at which serial
-        (see `_confirm`). The next UPDATE waits for that: BIND, signing inline, can leave an
-        UPDATE out of the signed zone when it comes while the one before is signed."""
-        update = build_update(zone, group, self._key)
+        """Send the UPDATE of `group` (and its wire); then wait until the primary's SOA serial
+        moves from `serial` (the next UPDATE waits for that: BIND, signing inline, leaves an
+        UPDATE sent while it signs the one before out of the signed zone) and a read shows it
+        serving `read_back` (the last UPDATE's: every change of the set); whether it did, and at
+        which serial."""
+        if serial is None and not read_back:  # no read follows: `_confirm` needs the serial
+            serial = self._serial(zone, server)  # before this UPDATE, to see it move
         try:
-            response = self._send(zone, update, server)
+            response = self._send(zone, update[0], server, update[1])
         except NoAnswer as exc:  # maybe applied, maybe not: what DNS holds decides
             self._decide(zone, group, exc)
             return True, None
         if response.rcode() == dns.rcode.NOERROR:
-            return self._confirm(zone, group, server, changed, serial)
+            return self._confirm(zone, read_back, server, serial, len(group))
         if response.rcode() not in (dns.rcode.YXRRSET, dns.rcode.NXRRSET):
             raise rcode_error(response.rcode(), server, zone, self.config.key.name)
         current = self._read_until(zone, group, _settled)
@@ -332,26 +366,35 @@ class Rfc2136Provider:
         zone: str,
         changes: Sequence[Change],
         server: Endpoint,
-        changed: int,
         before: int | None,
+        sent: int,
     ) -> tuple[bool, int | None]:
         """Whether the primary serves every `after`, waiting `timeout` at most, and the zone's
         SOA serial then. The owners are read each time the serial moves (from `before`, the
         serial the zone had before the UPDATE, if known; else at once), not on every poll: with
         inline signing (BIND) the signed zone lags an update, by a second for a large one, and
-        a read of many owners (`changed`: those the change set touches) is a zone transfer.
-        Only warns when it does not (or cannot be read): the change is applied, and publish
-        checks every server afterwards."""
+        a read of many owners is a zone transfer. No changes: only the serial is waited for.
+        The first poll comes after the time the primary took at least, for an UPDATE before, to
+        sign as many changes as the UPDATE `sent`. Only warns when it does not serve them (or
+        they cannot be read): the change is applied, and publish checks every server after."""
         owners = [change.owner for change in changes]
-        deadline = time.monotonic() + self.config.timeout
+        started = time.monotonic()
+        deadline = started + self.config.timeout
         delay = 0.02
         seen = before
+        unmoved: float | None = None  # when the last poll that showed the serial `before` was sent
+        time.sleep(self._signing * sent)
         try:
             while True:
+                asked = time.monotonic() - started
                 serial = self._serial(zone, server)
+                if serial is not None and serial == before:
+                    unmoved = asked
+                elif unmoved is not None and serial is not None and seen == before:
+                    self._signing = unmoved / sent  # it signed between the two polls
                 if serial is None or serial != seen:  # None: no serial tells, so read
                     seen = serial
-                    if holds_every_after(self._read(zone, owners, changed), changes):
+                    if not changes or holds_every_after(self.read(zone, owners), changes):
                         return True, serial
                 if time.monotonic() >= deadline:
                     break
@@ -386,12 +429,13 @@ class Rfc2136Provider:
         return current
 
     def _send(
-        self, zone: str, update: dns.message.Message, server: Endpoint
+        self, zone: str, update: dns.message.Message, server: Endpoint, wire: bytes | None = None
     ) -> dns.message.Message:
-        """The answer. An UPDATE that gets no answer telling what the server did is sent once
-        more (safe: its prerequisites); NoAnswer when that gets none either."""
+        """The answer (`wire`: the UPDATE rendered already). An UPDATE that gets no answer
+        telling what the server did is sent once more (safe: its prerequisites; signed anew);
+        NoAnswer when that gets none either."""
         try:
-            return exchange(update, server, self.config.timeout)
+            return exchange(update, server, self.config.timeout, wire=wire)
         except NoAnswer as exc:
             log.warning("%s; sending the UPDATE again", exc)
         try:
@@ -420,6 +464,14 @@ class Rfc2136Provider:
         if not endpoints:
             raise ProviderError(f"the NS set of {zone} has no addresses; set 'nameservers'")
         return tuple(dict.fromkeys(endpoints))
+
+
+def _rendered(
+    zone: str, group: Sequence[Change], key: dns.tsig.Key
+) -> tuple[dns.message.Message, bytes]:
+    """The UPDATE of `group`, and its wire, signed with `key`."""
+    update = build_update(zone, group, key)
+    return update, update.to_wire()
 
 
 def _moved(current: Reads, group: Sequence[Change]) -> list[Owner]:

@@ -63,11 +63,17 @@ def _talking_to(server: Endpoint, timeout: float, transport: str) -> Iterator[No
 
 
 def exchange(
-    request: dns.message.Message, server: Endpoint, timeout: float, deadline: float | None = None
+    request: dns.message.Message,
+    server: Endpoint,
+    timeout: float,
+    deadline: float | None = None,
+    wire: bytes | None = None,
 ) -> dns.message.Message:
     """The answer to `request` over TCP, within `timeout` seconds in all (or by `deadline`, on
-    the monotonic clock); ProviderError if the server or TSIG fails."""
-    wire = request.to_wire()  # signs a request that has a key, and sets request.mac
+    the monotonic clock); ProviderError if the server or TSIG fails. `wire`: the request as
+    rendered (and signed) already."""
+    if wire is None:
+        wire = request.to_wire()  # signs a request that has a key, and sets request.mac
     deadline = monotonic() + timeout if deadline is None else deadline
     with (
         _talking_to(server, timeout, "TCP"),

@@ -49,17 +49,21 @@ def build_update(
 
 
 def wire_size(change: Change) -> int:
-    """The octets `change` adds to an UPDATE, without name compression (so never less)."""
-    name = len(dns.name.from_text(change.owner.name).to_digestable()) + _RR_FIXED
+    """The octets `change` adds to an UPDATE, never less: its owner name in full once, then a
+    2-octet pointer to it in each further record (dnspython compresses every owner name; the
+    name appears nowhere else in the message)."""
+    name = len(dns.name.from_text(change.owner.name).to_digestable())
     before = _lengths(change.before) if change.before else []
     after = _lengths(change.after) if change.after else []
     # Prerequisite: one RR per record read, or one "does not exist" RR; update: delete + adds.
     count = (len(before) or 1) + 1 + len(after)
-    return count * name + sum(before) + sum(after)
+    return name + 2 * (count - 1) + count * _RR_FIXED + sum(before) + sum(after)
 
 
 def _lengths(rrset: RRset) -> list[int]:
-    return [len(rdata.to_digestable()) for rdata in to_rdatas(rrset)]
+    if rrset.malformed:  # rare: each record's octets as the server holds them
+        return [len(rdata.to_digestable()) for rdata in to_rdatas(rrset)]
+    return [len(record.to_wire()) for record in rrset.records]
 
 
 def split(changes: Sequence[Change]) -> list[tuple[Change, ...]]:

@@ -30,6 +30,7 @@ from tlsagen.provider import (
     InputError,
     Owner,
     ProviderError,
+    ReadsNoServer,
     RRset,
     TlsagenError,
     already_applied,
@@ -83,7 +84,7 @@ class HostedZone:
         return f"{self.name} ({self.id})"
 
 
-class Route53Provider:
+class Route53Provider(ReadsNoServer):
     """Publishes TLSA RRsets in Route 53 hosted zones. One instance serves one run."""
 
     def __init__(

@@ -17,6 +17,7 @@ from tlsagen.provider import (
     InputError,
     Owner,
     ProviderError,
+    ReadsNoServer,
     RRset,
     already_applied,
 )
@@ -33,7 +34,7 @@ def _utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-class ZonefileProvider:
+class ZonefileProvider(ReadsNoServer):
     def __init__(self, settings: Settings, today: Callable[[], date] = _utc_today) -> None:
         self.settings = settings
         self.today = today
