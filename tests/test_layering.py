@@ -99,7 +99,7 @@ def test_the_doc_has_the_rules() -> None:
     assert (["providers/*/src/**/*.py"], frozenset({"tlsagen.provider"})) in found
 
 
-@pytest.mark.parametrize("globs, allowed", rules(), ids=lambda value: str(value))
+@pytest.mark.parametrize("globs, allowed", rules(), ids=[" ".join(g) for g, _ in rules()])
 def test_imports_follow_the_layers(globs: list[str], allowed: frozenset[str]) -> None:
     assert violations(globs, allowed) == []
 
