@@ -51,9 +51,9 @@ from tlsagen.core.records import Change, ChangeSet, Owner, rrset
 from tlsagen.core.tlsa import TLSAData
 from tlsagen.net import dns as tdns
 from tlsagen.provider import Endpoint, ProviderSettings
-from tlsagen_rfc2136 import create, transport
 
 pytest.importorskip("tlsagen_rfc2136")  # a fault test of the CLI with this provider
+from tlsagen_rfc2136 import create, transport
 
 DISCOVER = "zone discovery"
 READ = "read"
