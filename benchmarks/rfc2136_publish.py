@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.measure import DnsMessages, timed
 from tests.testbed import start_lab
-from tlsagen import config, engine
+from tlsagen import config, engine, plans
 from tlsagen.core.records import Owner
-from tlsagen.net import dns
+from tlsagen.net import dns, propagation
 from tlsagen.provider import Endpoint
 
 HOSTS = 500
@@ -51,7 +51,7 @@ def write_config(workdir: Path, zone: Any, prefix: str, next_key: Path) -> Path:
     return path
 
 
-def nsupdate(lab: Any, plan: engine.Plan, label: str) -> tuple[float, int]:
+def nsupdate(lab: Any, plan: plans.Plan, label: str) -> tuple[float, int]:
     """Send the plan's records for other owners (`_tcp.LABEL...` for `_tcp.b...`) with one
     nsupdate script: its wall time, and how many UPDATEs it sent. nsupdate's own message buffer
     is much smaller than 64 KiB, so it sends every 50 owners."""
@@ -87,7 +87,7 @@ def served_by(servers: list[Endpoint], owner: Owner, timeout: float) -> bool:
     return False
 
 
-def halves_after_served(lab: Any, plan: engine.Plan) -> tuple[float, bool]:
+def halves_after_served(lab: Any, plan: plans.Plan) -> tuple[float, bool]:
     """One nsupdate sending the plan's records (for other owners) in two halves, each once every
     server serves the previous one; within a half, each UPDATE once the primary serves the one
     before (BIND signing inline leaves an UPDATE sent while it signs the previous one out of the
@@ -139,7 +139,7 @@ def main() -> None:
         apply_s, _ = timed(lambda: engine.apply(plan, providers))
         apply_msgs = Counter(sent) - before
         before = Counter(sent)
-        wait_s, reports = timed(lambda: engine.wait_for_servers(plan, providers, timeout=120))
+        wait_s, reports = timed(lambda: propagation.wait_for_servers(plan, providers, timeout=120))
         wait_msgs = Counter(sent) - before
         assert all(not r.missing for r in reports), "a server does not serve every owner"
         before = Counter(sent)

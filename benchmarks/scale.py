@@ -5,9 +5,9 @@ Providers: RFC 2136 on a BIND of its own (the zones signed inline with a CSK and
 DANE zones; a TSIG key allowed to update TLSA), with `dig AXFR` of the same zones, one after
 another, timed after the no-change plan as its anchor, Route 53 on moto_server (one hosted zone
 each), and a directory of zone files. Each step runs as a tlsagen run would (fresh providers;
-publish = engine.make_plan + apply + wait_for_servers) and prints its wall time, the peak RSS
-during the step (not since the start) and what it sent: DNS messages by kind (counted at the
-socket level) or Route 53 calls by operation (botocore hook). tracemalloc slows Python down
+publish = engine.make_plan + apply + propagation.wait_for_servers) and prints its wall time, the
+peak RSS during the step (not since the start) and what it sent: DNS messages by kind (counted at
+the socket level) or Route 53 calls by operation (botocore hook). tracemalloc slows Python down
 several times, so the peak of Python's memory is measured after, on a no-change plan and on a
 rollover step to another next key (which changes every owner again).
 Targets: the no-change plan under 10 s, peak memory under 200 MiB, messages and calls that grow
@@ -47,6 +47,7 @@ from tests.testbed.model import TsigKey
 from tests.testbed.moto import start_moto
 from tests.testbed.ports import free_port
 from tlsagen import config, engine
+from tlsagen.net import propagation
 from tlsagen.provider import Provider
 from tlsagen.rollover import keys
 
@@ -107,7 +108,7 @@ def steps(
         plan = engine.make_plan(loaded, providers, now)
         assert plan.pending, "nothing to publish"
         engine.apply(plan, providers)
-        reports = engine.wait_for_servers(plan, providers, timeout=600)
+        reports = propagation.wait_for_servers(plan, providers, timeout=600)
         assert all(not report.missing for report in reports), "a server lacks records"
 
     def plan_nothing(loaded: config.Config) -> None:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.measure import timed  # noqa: E402
 from tests.testbed.powerdns import PowerDns, admin, start_powerdns  # noqa: E402
 from tlsagen import config, engine  # noqa: E402
+from tlsagen.net import propagation  # noqa: E402
 from tlsagen_powerdns.api import Api  # noqa: E402
 
 HOSTS = 500
@@ -74,7 +75,7 @@ def main() -> None:
         before = Counter(sent)
         apply_s, _ = timed(lambda: engine.apply(plan, providers))
         apply_requests = Counter(sent) - before
-        wait_s, reports = timed(lambda: engine.wait_for_servers(plan, providers, timeout=120))
+        wait_s, reports = timed(lambda: propagation.wait_for_servers(plan, providers, timeout=120))
         assert all(not r.missing for r in reports), "the server does not serve every owner"
         before = Counter(sent)
         replan_s, replan = timed(lambda: engine.make_plan(loaded, providers, now))
