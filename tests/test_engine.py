@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tlsagen import config, engine, plans
+from tlsagen import config, engine, plans, registry
 from tlsagen.core import material
-from tlsagen.core.records import Owner, RRset, rrset
+from tlsagen.core.records import ChangeSet, Owner, RRset, rrset
 from tlsagen.core.tlsa import Params, TLSAData, compute
-from tlsagen.errors import ConflictError, UnsafeError
+from tlsagen.errors import ConflictError, InputError, ProviderError, UnsafeError
 from tlsagen.net import dns
-from tlsagen.provider import Endpoint
+from tlsagen.plans import RunResult
+from tlsagen.provider import Endpoint, ProviderSettings
 from tlsagen.testing import MemoryProvider, record
 
 EXAMPLE = Path(__file__).parents[1] / "docs/examples/mx.example.com"
@@ -306,3 +307,54 @@ def test_another_writer_seen_in_a_zone_read_whole_is_a_conflict(
     provider.answers = [dict(provider.data)]
     with pytest.raises(ConflictError, match=f"another writer changed {MX1} TLSA"):
         engine.wait_for_servers(plan, {"mem": provider}, timeout=60, sleep=lambda s: None)
+
+
+class Refusing(MemoryProvider):
+    """A provider whose writes fail (after a first one went through, in these tests)."""
+
+    def apply(self, changes: ChangeSet) -> None:
+        raise ProviderError("the server refused the UPDATE")
+
+
+def test_a_failure_in_a_later_pass_names_each_zone_once(tmp_path: Path) -> None:
+    """A zone updated in an earlier pass is listed once; the change of the failing pass that
+    was left is named too."""
+    loaded = load(tmp_path)
+    plan = engine.make_plan(loaded, {"mem": MemoryProvider()}, NOW)
+    result = RunResult(plan, plan)
+    engine._apply_pass(plan, {"mem": MemoryProvider()}, result)
+    engine._apply_pass(plan, {"mem": MemoryProvider()}, result)  # a later pass, same zone
+    assert result.applied == [("mem", "example.test.")]
+    with pytest.raises(ProviderError) as caught:
+        engine._apply_pass(plan, {"mem": Refusing()}, result)
+    assert str(engine._after_applying(caught.value, result)) == (
+        "the server refused the UPDATE (zones already updated: example.test.; not updated: "
+        "example.test.; run the command again to finish)"
+    )
+
+
+def test_a_failure_after_a_deploy_only_names_the_deploy(tmp_path: Path) -> None:
+    plan = engine.make_plan(load(tmp_path), {"mem": MemoryProvider()}, NOW)
+    result = RunResult(plan, plan, deployed=["mail"])
+    error = engine._after_applying(ProviderError("no answer"), result)
+    assert str(error) == "no answer (deployed: service(s) mail; run the command again to finish)"
+
+
+def test_a_provider_without_the_whole_api_is_refused_before_any_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A provider distribution built for an older tlsagen (no `confirmed`, no `served`) is
+    refused when it is created, not when the wait first calls it after a change."""
+
+    class Older:
+        def zones(self, owners: object) -> None: ...
+        def read(self, zone: str, owners: object) -> None: ...
+        def apply(self, changes: object) -> None: ...
+        def servers(self, zone: str) -> None: ...
+
+    monkeypatch.setattr(registry, "load", lambda kind: lambda settings: Older())
+    settings = ProviderSettings("dns", {}, "tlsagen.toml [providers.dns]", Path("."))
+    with pytest.raises(
+        InputError, match=r"\[providers.dns\]: provider type 'old' lacks confirmed, served"
+    ):
+        registry.create("old", settings)

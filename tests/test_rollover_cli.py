@@ -104,7 +104,7 @@ def test_staged_renewal_from_status_to_retire(
     code, out, _ = site.run(capsys, "rollover", "status", "--json")
     assert code == 0
     (service,) = json.loads(out)["services"]
-    assert [s["role"] for s in service["slots"]] == ["staged"] and service["under_rollover"]
+    assert [s["role"] for s in service["slots"]] == ["staged"] and service["managed"]
     assert [s["step"] for s in service["steps"]] == ["publish", "deploy"]
     assert [s["gate"]["refused"] for s in service["steps"]] == [False, False]
 

@@ -21,7 +21,7 @@ from tlsagen.core.tlsa import TLSAData, matches_key
 from tlsagen.errors import TlsagenError, UnsafeError, UsageError
 from tlsagen.net.propagation import Held, Progress, Served, ask_servers, validated, wait_for_servers
 from tlsagen.plans import OwnerPlan, Plan, RunResult, ServicePlan
-from tlsagen.registry import Provider, load
+from tlsagen.registry import Provider, create
 from tlsagen.rollover import deploy, hooks, keys, planner, slots
 from tlsagen.rollover.state import (
     StateFile,
@@ -42,7 +42,7 @@ def open_providers(config: Config, names: Iterable[str]) -> dict[str, Provider]:
     opened = {}
     for name in sorted(set(names)):
         configured = config.providers[name]
-        opened[name] = load(configured.kind)(configured.settings)
+        opened[name] = create(configured.kind, configured.settings)
     return opened
 
 
@@ -246,6 +246,7 @@ def publish(
             wait_unchanged=wait,
             timeout=timeout,
             progress=progress,
+            warn=True,
         )
 
 
@@ -351,6 +352,7 @@ def _run(
     wait_unchanged: bool = False,
     timeout: float = 300.0,
     progress: Progress | None = None,
+    warn: bool = False,
 ) -> RunResult:
     """Carry out, pass after pass, every step whose gate is open: publish, deploy (when
     `deploying`), retire.
@@ -360,7 +362,9 @@ def _run(
     continues from. A DNS change is followed by waiting for every server and, when a service is
     under rollover, by observing again; a deploy by observing again. Closed gates are left for
     the caller to report (`waiting`, `refused`). An error after a change was applied ends the
-    run as `failure`, saying what was applied; before that, it is raised.
+    run as `failure`, saying what was applied; before that, it is raised. With `warn`, the
+    first plan's warnings are logged before anything is applied (a renewal hook leaves them
+    out: certbot takes anything on stderr for an error).
     """
     services = [s for s in config.services if only is None or s.name in only]
     recovered = []
@@ -370,7 +374,7 @@ def _run(
             if done:
                 recovered.append(f"service {service.name}: {done}")
     first = make_plan(config, providers, clock(), state.memories, only, emergency)
-    for warning in first.warnings:
+    for warning in first.warnings if warn else ():
         log.warning(warning)
     result = RunResult(first, first, recovered=recovered)
     waits = (wait, wait_unchanged)
@@ -404,9 +408,7 @@ def _one_pass(
     _remember(state, plan)
     wait, wait_unchanged = waits
     if plan.pending or wait_unchanged:
-        apply(plan, providers, result.applied)
-        for name, zone in result.applied:
-            log.info("updated zone %s through provider %s", zone, name)
+        _apply_pass(plan, providers, result)
         if not wait:
             return False
         result.servers = wait_for_servers(plan, providers, timeout, progress)
@@ -424,14 +426,30 @@ def _one_pass(
     return bool(due)
 
 
+def _apply_pass(plan: Plan, providers: Mapping[str, Provider], result: RunResult) -> None:
+    """Apply `plan`, adding each zone updated to `result.applied` (once, however many passes
+    update it); when a zone fails, the zones of this plan left are `result.unapplied`."""
+    done: list[tuple[str, str]] = []
+    try:
+        apply(plan, providers, done)
+    except TlsagenError:
+        planned = sorted(plan.change_sets())
+        result.unapplied = [zone for name, zone in planned if (name, zone) not in done]
+        raise
+    finally:
+        for name, zone in done:
+            log.info("updated zone %s through provider %s", zone, name)
+        result.applied += [key for key in done if key not in result.applied]
+
+
 def _after_applying(exc: TlsagenError, result: RunResult) -> TlsagenError:
     """`exc`, raised once a change was applied, saying what was applied and deployed, and which
     zones of the plan it was applying were not updated."""
-    done = [f"zones already updated: {', '.join(zone for _, zone in result.applied)}"]
-    planned = sorted(result.plan.change_sets())
-    rest = [zone for name, zone in planned if (name, zone) not in result.applied]
-    if rest:
-        done.append(f"not updated: {', '.join(rest)}")
+    done = []
+    if result.applied:
+        done.append(f"zones already updated: {', '.join(zone for _, zone in result.applied)}")
+    if result.unapplied:
+        done.append(f"not updated: {', '.join(result.unapplied)}")
     if result.deployed:
         done.append(f"deployed: service(s) {', '.join(result.deployed)}")
     exc.args = (f"{exc} ({'; '.join(done)}; run the command again to finish)",)

@@ -103,6 +103,7 @@ class RunResult:
     servers: list[ServerReport] = field(default_factory=list)
     deployed: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    unapplied: list[str] = field(default_factory=list)  # zones left when applying failed
     failure: TlsagenError | None = None
 
     @property

@@ -98,6 +98,25 @@ def load(kind: str) -> ProviderFactory:
     raise InputError(missing_provider(kind, installed()))
 
 
+def create(kind: str, settings: ProviderSettings) -> Provider:
+    """Provider `kind` made from its settings; InputError when it lacks a method of the
+    `Provider` protocol (a distribution built for another tlsagen version): found before any
+    change is made, not when the wait first needs the method."""
+    provider = load(kind)(settings)
+    lacking = [
+        name
+        for name in ("zones", "read", "apply", "servers", "confirmed", "served")
+        if not callable(getattr(provider, name, None))
+    ]
+    if lacking:
+        raise InputError(
+            f"{settings.where}: provider type '{kind}' lacks {', '.join(lacking)} of the "
+            f"provider API of this tlsagen ({installed().get(kind, 'unknown distribution')}); "
+            "install the provider version that matches tlsagen's"
+        )
+    return provider
+
+
 def missing_provider(kind: str, available: Mapping[str, str]) -> str:
     """Why provider type `kind` cannot be loaded, and what to do: install a known provider, or
     correct a mistyped type (never a package name that does not exist)."""

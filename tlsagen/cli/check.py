@@ -191,7 +191,7 @@ def _configured_targets(loaded: Config, starttls: str | None, now: datetime) -> 
     state_path = loaded.state or state.default_path()
     memories = state.load(state_path)
     opened = {
-        name: registry.load(configured.kind)(configured.settings)
+        name: registry.create(configured.kind, configured.settings)
         for name, configured in sorted(loaded.providers.items())
         if any(service.provider == name for service in loaded.services)
     }

@@ -241,6 +241,7 @@ def server_lines(reports: list[ServerReport]) -> list[str]:
 def publish_json(result: RunResult) -> dict[str, Any]:
     data = plan_json(result.first)
     data["applied"] = [{"provider": p, "zone": z} for p, z in result.applied]
+    data["recovered"] = result.recovered  # deploys a crashed run left half done, rolled back
     data["servers"] = [
         {
             "zone": r.zone,
@@ -615,7 +616,7 @@ def rollover_json(plan: Plan, now: datetime) -> dict[str, Any]:
         services.append(
             {
                 "service": item.service.name,
-                "under_rollover": item.under_rollover,
+                "managed": item.under_rollover,  # the schema 1 name of "under rollover"
                 "deploy": str(item.service.deploy.cert) if item.service.deploy else None,
                 "slots": [
                     {

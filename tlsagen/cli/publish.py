@@ -83,6 +83,8 @@ def publish(
     if as_json:
         print(json.dumps(output.publish_json(result), indent=2))
     else:
+        for line in result.recovered:
+            print(line)
         if result.applied:
             print(output.plan_text(Plan(result.first.pending, ())), end="")
         for line in output.server_lines(result.servers):

@@ -152,6 +152,8 @@ def advance(
             timeout=timeout,
             progress=update,
         )
+    for warning in result.plan.warnings:
+        log.warning(warning)
     for line in output.rollover_result_lines(result, _now()):
         print(line)
     if result.failure is not None:
