@@ -37,6 +37,8 @@ from tests.testbed import DnsLab, Zone, flush_resolver, nsupdate, query
 from tests.testbed.acme import Pebble
 from tests.testbed.ports import free_port
 from tests.testbed.postfix import Chain, PostfixLab, new_key
+from tlsagen.check import HostReport, Job, _Run
+from tlsagen.core.endpoint import Endpoint
 from tlsagen.core.material import Material, read_source, spki_of_certificate
 from tlsagen.core.tlsa import Params, compute
 
@@ -550,3 +552,29 @@ def test_check_names_the_keys_of_a_rollover(
         and "matches neither a live key nor any key the configuration or state file knows" in p
         for p in found
     ), found
+
+
+def test_a_bug_in_one_job_leaves_the_rest_of_the_report(
+    cli: Cli, bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One host's job failing on a bug does not take the other targets' results with it: they
+    are reported, the bug is named as a problem of the run, and the exit code is 1."""
+    port = bed.mail.starttls_port
+    records = [rec("3 1 1", bed.mail.rsa), rec("3 1 1", bed.mail.ecdsa)]
+    publish(bed, owner(port), records)
+    real = _Run.lookup_host
+
+    def lookup_host(self: _Run, host: HostReport, nameservers: tuple[Endpoint, ...]) -> list[Job]:
+        if host.host.startswith("broken."):
+            raise KeyError("a bug")
+        return real(self, host, nameservers)
+
+    monkeypatch.setattr(_Run, "lookup_host", lookup_host)
+    run, data = check(
+        cli, f"{MX1}:{port}", f"broken.{MX1}:{port}", "--starttls", "smtp", *bed.dns_args()
+    )
+    assert run.code == 1, run.err
+    assert [p["kind"] for p in data["problems"]] == ["internal"]
+    assert "KeyError: 'a bug'" in data["problems"][0]["text"]
+    assert lives(data)["EC"]["matched"] is not None  # the other target was checked in full
+    assert "error: internal error in a check job (KeyError: 'a bug')" in run.err

@@ -116,6 +116,7 @@ def test_nagios_unknown_when_there_is_nothing_to_check(cli: Cli, tmp_path: Path)
         (("warning", "failure"), CRITICAL),
         (("mismatch",), CRITICAL),
         (("bogus", "note"), CRITICAL),
+        (("mismatch", "internal"), UNKNOWN),  # a bug left part of the check undone
     ],
 )
 def test_problem_kinds_map_to_plugin_states(kinds: tuple[str, ...], state: int) -> None:

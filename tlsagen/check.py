@@ -11,6 +11,7 @@ must show that it validates DNSSEC: without that no verdict is a sender's.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -61,13 +62,17 @@ from tlsagen.net.lookup import (
 from tlsagen.net.probe import ProbeError, Served, fetch_each_key, starttls_for
 from tlsagen.rollover.planner import Memory, retire_gate
 
+log = logging.getLogger("tlsagen")
+
 # Problem kinds, most severe first; all but NOTE set the exit code (WARNING with --strict).
+INTERNAL = "internal"  # a check job failed on a bug: what it would have found is missing
 DNSSEC_BOGUS = "bogus"
 MISMATCH = "mismatch"
 FAILURE = "failure"
 WARNING = "warning"
 NOTE = "note"
 ERRORS: dict[str, type[TlsagenError]] = {
+    INTERNAL: TlsagenError,  # exit 1, as any bug
     DNSSEC_BOGUS: UnsafeError,
     MISMATCH: MismatchError,
     FAILURE: ProviderError,
@@ -81,7 +86,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # DNSSEC_BOGUS, MISMATCH, FAILURE, WARNING or NOTE
+    kind: str  # INTERNAL, DNSSEC_BOGUS, MISMATCH, FAILURE, WARNING or NOTE
     text: str
 
 
@@ -187,7 +192,7 @@ class TargetReport:
 class Report:
     targets: tuple[TargetReport, ...]
     resolver: Endpoint | None = None  # the validating resolver asked (None: none was)
-    general: tuple[Problem, ...] = ()  # problems of the whole run: the resolver's
+    general: tuple[Problem, ...] = ()  # problems of the whole run: the resolver's, a bug's
 
     def problems(self) -> list[Problem]:
         found = list(self.general)
@@ -481,10 +486,24 @@ def check(
     general = _resolver_problems(settings)
     if general:
         return Report(tuple(reports), settings.resolver, general)
-    run_jobs([partial(state.resolve_target, r) for r in reports], settings.workers, progress)
+    try:
+        run_jobs([partial(state.resolve_target, r) for r in reports], settings.workers, progress)
+    except TlsagenError:
+        raise
+    except Exception as exc:  # a bug in one job: the others ran; report what they found
+        log.debug("a check job failed", exc_info=exc)
+        failed = f"{type(exc).__name__}: {escaped(str(exc))}"
+        general = (
+            Problem(
+                INTERNAL,
+                f"internal error in a check job ({failed}); what it would have found is missing "
+                "from this report, the rest was checked; run again with --debug for the "
+                "traceback and report it",
+            ),
+        )
     for report in reports:
         assess(report, settings)
-    return Report(tuple(reports), settings.resolver)
+    return Report(tuple(reports), settings.resolver, general)
 
 
 def check_chain(

@@ -25,7 +25,14 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 # check's problem kinds (tlsagen.check) -> plugin state. A bogus RRset, a live key without a
 # record and a failure (a server or lookup that does not answer) all stop DANE mail: CRITICAL.
-NAGIOS_STATES = {"bogus": CRITICAL, "mismatch": CRITICAL, "failure": CRITICAL, "warning": WARNING}
+# A bug in a check job (internal) left part of the check undone: UNKNOWN.
+NAGIOS_STATES = {
+    "internal": UNKNOWN,
+    "bogus": CRITICAL,
+    "mismatch": CRITICAL,
+    "failure": CRITICAL,
+    "warning": WARNING,
+}
 DAY = 86400.0
 
 
@@ -119,7 +126,9 @@ def unknown_on_error(command: F) -> F:
 _FAMILIES = {  # name -> help; every family is a gauge
     "tlsagen_check_timestamp_seconds": "When the check ran (Unix time).",
     "tlsagen_check_exit_code": "The exit code tlsagen check gives for this report.",
-    "tlsagen_check_problems": "Problems found, by kind (bogus, mismatch, failure, warning, note).",
+    "tlsagen_check_problems": (
+        "Problems found, by kind (internal, bogus, mismatch, failure, warning, note)."
+    ),
     "tlsagen_tlsa_dnssec_status": "DNSSEC status of the TLSA RRset through the resolver (1: this).",
     "tlsagen_tlsa_dane": "1 when senders use the TLSA records: a secure, non-empty RRset.",
     "tlsagen_tlsa_records": "Number of TLSA records at the owner.",
@@ -130,7 +139,7 @@ _FAMILIES = {  # name -> help; every family is a gauge
     "tlsagen_record_match": "1 when this TLSA record matches the live key of this type.",
     "tlsagen_certificate_expiry_timestamp_seconds": "When the live certificate expires.",
 }
-_KINDS = ("bogus", "mismatch", "failure", "warning", "note")
+_KINDS = ("internal", "bogus", "mismatch", "failure", "warning", "note")
 _DNSSEC = ("secure", "insecure", "bogus", "indeterminate")
 
 

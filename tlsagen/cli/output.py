@@ -453,12 +453,15 @@ def _verdict(report: Report, strict: bool) -> str:
 
 
 def _resolver_lines(report: Report) -> list[str]:
-    """The resolver asked, if any, and the problems of the run (the resolver's)."""
+    """The resolver asked, if any, and the problems of the whole run (the resolver's, a bug's)."""
+    from tlsagen.check import INTERNAL  # loaded already: the report comes from it
+
+    problems = [f"{p.kind}: {p.text}" for p in report.general]
     if report.resolver is None:
-        return []
-    validates = "" if report.general else " (validates DNSSEC)"
-    lines = [f"resolver: {report.resolver}{validates}"]
-    return lines + [f"{p.kind}: {p.text}" for p in report.general]
+        return problems
+    resolver_failed = any(p.kind != INTERNAL for p in report.general)
+    validates = "" if resolver_failed else " (validates DNSSEC)"
+    return [f"resolver: {report.resolver}{validates}", *problems]
 
 
 def check_text(report: Report, strict: bool = False) -> str:
