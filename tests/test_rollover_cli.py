@@ -22,6 +22,7 @@ from tlsagen.core.records import Owner
 from tlsagen.core.tlsa import Params, compute
 from tlsagen.net import dns
 from tlsagen.provider import Endpoint
+from tlsagen.rollover import deploy
 
 TTL, MARGIN = 2, 1
 GATE = 2 * TTL + MARGIN
@@ -348,3 +349,27 @@ def test_publish_dry_run_changes_neither_dns_nor_the_state(
     code, out, _ = site.run(capsys, "publish", "--dry-run")
     assert code == 0 and "+ 3 1 1" in out
     assert site.state.read_bytes() == before and site.served() == served
+
+
+def test_publish_says_it_rolled_back_a_deploy_a_crash_left_half_done(
+    site: Site,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    no_hook_environment: None,
+) -> None:
+    """publish recovers a half-done deploy before it reads anything, and says so: first in its
+    text, as `recovered` in --json."""
+    code, _, err = site.run(capsys, "rollover", "advance", "--emergency", "--yes-i-understand")
+    assert code == 0, err
+    first = site.installed()
+    site.acme.issue(new_key())
+    with monkeypatch.context() as patched:
+        patched.setattr(deploy, "_finish", lambda target: None)  # the process died here
+        code, _, err = site.run(capsys, "rollover", "advance", "--emergency", "--yes-i-understand")
+    assert code == 0, err
+    assert site.installed() != first and (site.server / "key.pem.tlsagen-pending").exists()
+    code, out, err = site.run(capsys, "publish", "--json")
+    assert code == 0, err
+    (recovered,) = json.loads(out)["recovered"]
+    assert recovered.startswith("service mail: ") and "rolled back" in recovered
+    assert site.installed() == first and not (site.server / "key.pem.tlsagen-pending").exists()
