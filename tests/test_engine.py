@@ -358,3 +358,7 @@ def test_a_provider_without_the_whole_api_is_refused_before_any_change(
         InputError, match=r"\[providers.dns\]: provider type 'old' lacks confirmed, served"
     ):
         registry.create("old", settings)
+
+
+def test_every_method_of_the_protocol_is_required() -> None:
+    assert registry.METHODS == ("zones", "read", "apply", "servers", "confirmed", "served")

@@ -377,10 +377,18 @@ def _run(
     for warning in first.warnings if warn else ():
         log.warning(warning)
     result = RunResult(first, first, recovered=recovered)
-    waits = (wait, wait_unchanged)
     try:
         for _ in range(passes):
-            if not _one_pass(result, providers, state, deploying, waits, timeout, progress):
+            if not _one_pass(
+                result,
+                providers,
+                state,
+                deploying,
+                progress,
+                wait=wait,
+                wait_unchanged=wait_unchanged,
+                timeout=timeout,
+            ):
                 break
             result.plan = make_plan(config, providers, clock(), state.memories, only, emergency)
         _remember(state, result.plan)
@@ -396,17 +404,18 @@ def _one_pass(
     providers: Mapping[str, Provider],
     state: StateFile,
     deploying: bool,
-    waits: tuple[bool, bool],
-    timeout: float,
     progress: Progress | None,
+    *,
+    wait: bool,
+    wait_unchanged: bool,
+    timeout: float,
 ) -> bool:
     """One pass on `result.plan`: remember it, then apply its changes and wait for the servers
-    (`waits`: after a change, and when nothing changed), or else install the certificates
-    whose deploy gate passed. Whether a new observation should follow: something changed, and
-    a service under rollover is there to observe."""
+    (`wait`: after a change; `wait_unchanged`: also when nothing changed), or else install the
+    certificates whose deploy gate passed. Whether a new observation should follow: something
+    changed, and a service under rollover is there to observe."""
     plan = result.plan
     _remember(state, plan)
-    wait, wait_unchanged = waits
     if plan.pending or wait_unchanged:
         _apply_pass(plan, providers, result)
         if not wait:

@@ -60,6 +60,10 @@ class ReadsNoServer:
         return None
 
 
+# The protocol's methods, read from it: a method added to it is required of every provider.
+METHODS = tuple(
+    name for name, value in vars(Provider).items() if callable(value) and name[0] != "_"
+)
 ProviderFactory = Callable[["ProviderSettings"], Provider]
 
 
@@ -103,11 +107,7 @@ def create(kind: str, settings: ProviderSettings) -> Provider:
     `Provider` protocol (a distribution built for another tlsagen version): found before any
     change is made, not when the wait first needs the method."""
     provider = load(kind)(settings)
-    lacking = [
-        name
-        for name in ("zones", "read", "apply", "servers", "confirmed", "served")
-        if not callable(getattr(provider, name, None))
-    ]
+    lacking = [name for name in METHODS if not callable(getattr(provider, name, None))]
     if lacking:
         raise InputError(
             f"{settings.where}: provider type '{kind}' lacks {', '.join(lacking)} of the "
